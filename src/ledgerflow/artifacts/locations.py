@@ -1,0 +1,34 @@
+"""Where experiments, runs and logged models keep their artifacts, and which locations a
+client may ask for."""
+
+from __future__ import annotations
+
+from ledgerflow.config import ServerConfig
+from ledgerflow.errors import InvalidParameter
+
+
+class ArtifactLocations:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.root = config.experiment_root()
+        self.allowed = tuple(r.rstrip("/") for r in (self.root, *config.allowed_artifact_roots))
+
+    def for_experiment(self, experiment_id: int) -> str:
+        if self.root == "mlflow-artifacts:":
+            return f"mlflow-artifacts:/{experiment_id}"
+        return f"{self.root}/{experiment_id}"
+
+    def check_client_location(self, location: str) -> None:
+        """Only locations under a configured root; MLflow lets clients name any ``file:``,
+        ``http:`` or other URI, which turns the server into a file reader (see security notes)."""
+        for root in self.allowed:
+            if root == "mlflow-artifacts:" and location.startswith("mlflow-artifacts:/"):
+                return
+            if location == root or location.startswith(root + "/"):
+                if "/../" in location + "/" or "\\" in location:
+                    break
+                return
+        raise InvalidParameter(
+            f"Invalid artifact location '{location}': it must lie under one of the server's "
+            f"artifact roots ({', '.join(self.allowed)})."
+        )

@@ -1,0 +1,44 @@
+"""Server configuration, built once by the CLI (or a test) and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DB_FILE = "ledgerflow.db"
+DEFAULT_ARTIFACTS_DIR = "ledgerflow-artifacts"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where a tracking server keeps its data and how it hands out artifact locations.
+
+    ``artifacts_destination`` is where proxied artifacts are stored (a local folder or an
+    ``s3://bucket/prefix`` URI). With ``serve_artifacts`` on, new experiments get
+    ``mlflow-artifacts:/<id>`` locations, so clients go through the server and need no storage
+    credentials. ``default_artifact_root`` overrides the location recorded for new
+    experiments. Clients may only choose experiment locations under ``allowed_artifact_roots``
+    (the default root is always allowed).
+    """
+
+    backend_store_uri: str = f"sqlite:///{DEFAULT_DB_FILE}"
+    artifacts_destination: str = DEFAULT_ARTIFACTS_DIR
+    default_artifact_root: str | None = None
+    serve_artifacts: bool = True
+    allowed_artifact_roots: tuple[str, ...] = field(default_factory=tuple)
+    s3_endpoint_url: str | None = None
+    auto_create_schema: bool = True
+
+    def resolved_artifacts_destination(self) -> str:
+        dest = self.artifacts_destination
+        if "://" in dest or dest.startswith("s3:"):
+            return dest
+        return os.path.abspath(dest)
+
+    def experiment_root(self) -> str:
+        """The prefix new experiments' artifact locations are built on."""
+        if self.default_artifact_root:
+            return self.default_artifact_root.rstrip("/")
+        if self.serve_artifacts:
+            return "mlflow-artifacts:"
+        return self.resolved_artifacts_destination().rstrip("/")

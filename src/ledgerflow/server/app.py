@@ -1,0 +1,106 @@
+"""The ASGI application factory.
+
+``create_app(config)`` builds a fresh app with its own services; nothing lives in module
+globals, so tests build as many independent servers as they like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ledgerflow.config import ServerConfig
+from ledgerflow.errors import BadRequest, LedgerflowError
+from ledgerflow.server import jsonio
+from ledgerflow.server.endpoints import Endpoint, EndpointTable
+from ledgerflow.server.error_handlers import install_error_handlers, json_error
+from ledgerflow.server.payload import Payload
+from ledgerflow.tracking.services import Services, build_services
+
+JSON = "application/json"
+_BODY_METHODS = ("POST", "PATCH", "DELETE", "PUT")
+
+
+def api_table() -> EndpointTable:
+    """Every REST endpoint, from the route modules, in one table."""
+    from ledgerflow.server.routes import ALL_TABLES
+
+    table = EndpointTable()
+    for part in ALL_TABLES:
+        table.extend(part)
+    return table
+
+
+async def read_payload(request: Request, path_params: dict[str, Any]) -> Payload:
+    if request.method in _BODY_METHODS:
+        content_type = request.headers.get("content-type")
+        body = await request.body()
+        if not body and request.method == "DELETE" and not content_type:
+            return Payload(dict(request.query_params) | path_params)
+        if not content_type:
+            raise BadRequest("Bad Request. Content-Type header is missing.")
+        if not content_type.split(";")[0].strip().lower() == JSON:
+            raise BadRequest(f"Bad Request. Content-Type must be application/json, got '{content_type}'.")
+        try:
+            data = jsonio.loads(body) if body else {}
+        except ValueError:
+            raise BadRequest("Bad Request. The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest("Bad Request. The request body must be a JSON object.")
+        return Payload(data | path_params)
+    query: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in query:
+            existing = query[key]
+            query[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            query[key] = value
+    return Payload(query | path_params, from_query=True)
+
+
+def make_endpoint_route(prefix: str, endpoint: Endpoint, services: Services) -> Route:
+    handler = endpoint.handler
+
+    async def call(request: Request) -> Response:
+        try:
+            payload = await read_payload(request, dict(request.path_params))
+            result = await run_in_threadpool(handler, services, payload)
+        except LedgerflowError as error:
+            return json_error(error)
+        return Response(jsonio.dumps(result), media_type=JSON)
+
+    return Route(prefix + endpoint.path, call, methods=[endpoint.method])
+
+
+def build_routes(services: Services, table: EndpointTable) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for endpoint in table.endpoints:
+        prefixes = ("/ajax-api",) if endpoint.ajax_only else ("/api", "/ajax-api")
+        routes.extend(make_endpoint_route(prefix, endpoint, services) for prefix in prefixes)
+    from ledgerflow.server.routes import extra_routes
+
+    routes.extend(extra_routes(services))
+    return routes
+
+
+def create_app(config: ServerConfig | None = None, services: Services | None = None) -> Starlette:
+    config = config or ServerConfig()
+    services = services or build_services(config)
+    table = api_table()
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = Starlette(routes=build_routes(services, table), lifespan=lifespan)
+    app.state.services = services
+    app.state.endpoints = table
+    install_error_handlers(app)
+    return app

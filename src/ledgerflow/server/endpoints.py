@@ -1,0 +1,61 @@
+"""The REST endpoint table: one declared list of (method, path, handler).
+
+Handlers are plain functions ``handler(services, payload) -> dict`` that know nothing of
+HTTP, so the ASGI app and the in-process client transport dispatch through the same table
+and give the same answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow.errors import EndpointNotFound
+from ledgerflow.server.payload import Payload
+
+if TYPE_CHECKING:
+    from ledgerflow.tracking.services import Services
+
+Handler = Callable[["Services", Payload], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # below the /api or /ajax-api prefix, e.g. "/2.0/mlflow/runs/create"
+    handler: Handler
+    ajax_only: bool = False
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
+
+
+class EndpointTable:
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+        self._compiled: list[tuple[Endpoint, re.Pattern[str]]] = []
+
+    def route(self, method: str, path: str, *, ajax_only: bool = False) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            endpoint = Endpoint(method, path, handler, ajax_only)
+            self.endpoints.append(endpoint)
+            self._compiled.append((endpoint, endpoint.pattern))
+            return handler
+
+        return register
+
+    def extend(self, other: EndpointTable) -> None:
+        for endpoint in other.endpoints:
+            self.endpoints.append(endpoint)
+            self._compiled.append((endpoint, endpoint.pattern))
+
+    def resolve(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
+        """Find the endpoint for an API path (without /api prefix); used by in-process clients."""
+        for endpoint, pattern in self._compiled:
+            match = pattern.match(path)
+            if match and endpoint.method == method:
+                return endpoint, match.groupdict()
+        raise EndpointNotFound(f"No endpoint {method} {path}")

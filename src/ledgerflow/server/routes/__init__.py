@@ -1,0 +1,21 @@
+"""Route modules, one per resource. Each exposes ``TABLE`` (REST endpoints) and may expose
+``routes(services)`` for non-REST routes (artifact streams, UI pages)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from ledgerflow.server.routes import artifacts, experiments, logged_models, misc, runs
+
+if TYPE_CHECKING:
+    from ledgerflow.tracking.services import Services
+
+ALL_TABLES = [experiments.TABLE, runs.TABLE, logged_models.TABLE, artifacts.TABLE, misc.TABLE]
+
+
+def extra_routes(services: Services) -> list[BaseRoute]:
+    from ledgerflow.server import ui
+
+    return [*misc.routes(services), *artifacts.routes(services), *ui.routes(services)]

@@ -1,0 +1,259 @@
+"""The relational schema, as SQLAlchemy Core tables.
+
+Alembic migrations under ``store/migrations`` build exactly this schema; a test compares the
+two. Column sizes follow MLflow's limits so that anything MLflow accepts fits here, on
+SQLite, PostgreSQL and MySQL alike (MySQL bounds index keys to 3072 bytes, which is why long
+strings that need an index are hashed instead).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID32 = sa.String(32)
+KEY = sa.String(250)
+# MySQL's TEXT holds 64 KiB, less than a 20,000-character tag value in utf8mb4.
+LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(500), nullable=False, unique=True),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("deleted_time", sa.BigInteger, nullable=True),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_uuid", ID32, primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=True),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False),
+    sa.Column("artifact_uri", sa.String(2000), nullable=False),
+    sa.Column("deleted_time", sa.BigInteger, nullable=True),
+    sa.Index(None, "experiment_id", "lifecycle_stage", "start_time"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+)
+
+# Every logged point. The primary key is MLflow's dedupe rule (an exact repeat of key,
+# timestamp, step and value is dropped) and, in this column order, also the history order.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.Double, primary_key=True),
+    sa.Column("is_nan", sa.Boolean, primary_key=True),
+    sa.Column("model_id", sa.String(64), nullable=True),
+    sa.Column("dataset_name", sa.String(500), nullable=True),
+    sa.Column("dataset_digest", sa.String(36), nullable=True),
+    sa.Index(None, "run_uuid", "key", "step"),
+)
+
+# The value each run's metric shows in run.data and in search: the max by (step, timestamp, value).
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("is_nan", sa.Boolean, nullable=False),
+    sa.Column("model_id", sa.String(64), nullable=True),
+    sa.Column("dataset_name", sa.String(500), nullable=True),
+    sa.Column("dataset_digest", sa.String(36), nullable=True),
+    sa.Index(None, "key", "value"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_uuid", sa.String(36), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(36), nullable=False),
+    sa.Column("source_type", sa.String(36), nullable=False),
+    sa.Column("source", LONG_TEXT, nullable=False),
+    sa.Column("schema", LONG_TEXT, nullable=True),
+    sa.Column("profile", LONG_TEXT, nullable=True),
+    sa.UniqueConstraint("experiment_id", "name", "digest"),
+)
+
+# A dataset used as input of a run, with the input's own tags (e.g. mlflow.data.context).
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("input_uuid", sa.String(36), primary_key=True),
+    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "dataset_uuid",
+        sa.String(36),
+        sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.UniqueConstraint("run_uuid", "dataset_uuid"),
+)
+
+input_tags = sa.Table(
+    "input_tags",
+    metadata,
+    sa.Column(
+        "input_uuid",
+        sa.String(36),
+        sa.ForeignKey("run_inputs.input_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(500), nullable=False),
+)
+
+# MLflow 3 links between runs and logged models: direction 'input' or 'output'.
+run_models = sa.Table(
+    "run_models",
+    metadata,
+    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model_id", sa.String(64), primary_key=True),
+    sa.Column("direction", sa.String(8), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False, default=0),
+)
+
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("model_type", sa.String(500), nullable=True),
+    sa.Column("source_run_id", ID32, nullable=True),
+    sa.Column("status_message", LONG_TEXT, nullable=True),
+    sa.Column("creator_id", sa.String(256), nullable=True),
+    sa.Index(None, "experiment_id", "creation_timestamp_ms"),
+    sa.Index(None, "source_run_id"),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column(
+        "model_id",
+        sa.String(64),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column(
+        "model_id",
+        sa.String(64),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+)
+
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    sa.Column(
+        "model_id",
+        sa.String(64),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("metric_name", KEY, primary_key=True),
+    sa.Column("metric_timestamp_ms", sa.BigInteger, primary_key=True),
+    sa.Column("metric_step", sa.BigInteger, primary_key=True),
+    sa.Column("run_id", ID32, primary_key=True),
+    sa.Column("metric_value", sa.Double, nullable=True),
+    sa.Column("experiment_id", sa.Integer, nullable=False),
+    sa.Column("dataset_name", sa.String(500), nullable=True),
+    sa.Column("dataset_digest", sa.String(36), nullable=True),
+)
+
+# SHA-256 of every stored artifact file, recorded as the upload streams through.
+# ``location_hash`` is sha256(location) so the key stays short enough for MySQL's index limit.
+artifact_digests = sa.Table(
+    "artifact_digests",
+    metadata,
+    sa.Column("location_hash", sa.String(64), primary_key=True),
+    sa.Column("location", LONG_TEXT, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,48 @@
+"""The service container a server (or an in-process client) runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledgerflow.artifacts.locations import ArtifactLocations
+from ledgerflow.artifacts.service import ArtifactService
+from ledgerflow.config import ServerConfig
+from ledgerflow.store.database import Database
+from ledgerflow.store.migrations import ensure_schema
+from ledgerflow.tracking.experiments import ExperimentService
+from ledgerflow.tracking.logged_models import LoggedModelService
+from ledgerflow.tracking.runs import RunService
+
+
+@dataclass
+class Services:
+    config: ServerConfig
+    db: Database
+    locations: ArtifactLocations
+    artifacts: ArtifactService
+    experiments: ExperimentService
+    runs: RunService
+    logged_models: LoggedModelService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(config: ServerConfig) -> Services:
+    db = Database(config.backend_store_uri)
+    ensure_schema(db.engine, auto_create=config.auto_create_schema)
+    locations = ArtifactLocations(config)
+    artifacts = ArtifactService(config, db)
+    experiments = ExperimentService(db, locations)
+    runs = RunService(db, experiments)
+    logged_models = LoggedModelService(db, experiments)
+    experiments.ensure_default()
+    return Services(
+        config=config,
+        db=db,
+        locations=locations,
+        artifacts=artifacts,
+        experiments=experiments,
+        runs=runs,
+        logged_models=logged_models,
+    )

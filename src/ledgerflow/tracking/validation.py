@@ -1,0 +1,79 @@
+"""MLflow's validation rules for names, keys and values, with its limits and messages."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from ledgerflow.errors import InvalidParameter
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_RUN_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_TAG_VALUE_LENGTH = 5000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_DATASET_NAME_LENGTH = 500
+MAX_DATASET_DIGEST_LENGTH = 36
+MAX_DATASET_SOURCE_LENGTH = 65535
+MAX_INPUT_TAG_KEY_LENGTH = 255
+MAX_INPUT_TAG_VALUE_LENGTH = 500
+
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+
+_KEY_RE = re.compile(r"^[/\w.\- :]*$")
+
+
+def validate_key(kind: str, key: str) -> None:
+    """Metric, param and tag keys: ≤ 250 characters of ``[A-Za-z0-9_-. :/]``, no traversal."""
+    if not key:
+        raise InvalidParameter(f"Invalid {kind.lower()} name: ''. Names may not be empty.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidParameter(
+            f"'{kind} key' exceeds the maximum length of {MAX_KEY_LENGTH} characters"
+        )
+    if not _KEY_RE.match(key):
+        raise InvalidParameter(
+            f"Invalid {kind.lower()} name: '{key}'. Names may only contain alphanumerics, "
+            "underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
+        )
+    if posixpath.normpath(key) != key.rstrip("/") or key.startswith("/"):
+        raise InvalidParameter(
+            f"Invalid {kind.lower()} name: '{key}'. Names cannot resolve to a different path "
+            "or start with a slash."
+        )
+
+
+def truncate(value: str, limit: int) -> str:
+    """MLflow truncates over-long param and run-tag values silently (MLFLOW_TRUNCATE_LONG_VALUES)."""
+    return value if len(value) <= limit else value[:limit]
+
+
+def check_length(what: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise InvalidParameter(
+            f"{what} '{value[:32]}...' had length {len(value)}, which exceeded length limit of {limit}"
+        )
+
+
+def validate_experiment_name(name: str | None) -> str:
+    if name is None or name == "":
+        raise InvalidParameter("Invalid experiment name: ''. Experiment names cannot be empty.")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidParameter(
+            f"Experiment name exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH} characters"
+        )
+    return name
+
+
+def parse_experiment_id(value: str | int | None) -> int:
+    if value is None or value == "":
+        raise InvalidParameter("Missing value for required parameter 'experiment_id'.")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidParameter(
+            f"Experiment ID must be a valid integer, got '{value}'"
+        ) from None
