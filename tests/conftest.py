@@ -115,3 +115,58 @@ def client(make_client: Callable[[ServerConfig], TestClient], server_config: Ser
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, running our app in a background thread."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = config
+        self.app = create_app(config)
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        import time
+
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("live server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+
+@pytest.fixture
+def make_live_server() -> Iterator[Callable[[ServerConfig], LiveServer]]:
+    servers: list[LiveServer] = []
+
+    def make(config: ServerConfig) -> LiveServer:
+        server = LiveServer(config)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(
+    make_live_server: Callable[[ServerConfig], LiveServer], server_config: ServerConfig
+) -> LiveServer:
+    """A real server on loopback over a fresh SQLite store (the backend fixture picks the store)."""
+    return make_live_server(server_config)

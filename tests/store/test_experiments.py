@@ -30,7 +30,9 @@ def test_deleted_experiment_keeps_its_name(api: Api) -> None:
     found = api.ok("get", "experiments/get-by-name", {"experiment_name": "exp-a"})["experiment"]
     assert found["lifecycle_stage"] == "deleted"
     api.ok("post", "experiments/restore", {"experiment_id": eid})
-    assert api.ok("get", "experiments/get", {"experiment_id": eid})["experiment"]["lifecycle_stage"] == "active"
+    assert (
+        api.ok("get", "experiments/get", {"experiment_id": eid})["experiment"]["lifecycle_stage"] == "active"
+    )
 
 
 def test_unknown_and_malformed_ids(api: Api) -> None:
@@ -49,21 +51,36 @@ def test_rename_and_tags(api: Api) -> None:
     assert experiment["name"] == "b"
     assert experiment["tags"] == [{"key": "k", "value": "v2"}]
     api.ok("post", "experiments/delete-experiment-tag", {"experiment_id": eid, "key": "k"})
-    api.error("post", "experiments/delete-experiment-tag", {"experiment_id": eid, "key": "k"}, 404,
-              "RESOURCE_DOES_NOT_EXIST")
+    api.error(
+        "post",
+        "experiments/delete-experiment-tag",
+        {"experiment_id": eid, "key": "k"},
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
 
 
 def test_experiment_tag_value_limit(api: Api) -> None:
     # BC-20: experiment tag values are limited to 5000 characters.
     eid = api.ok("post", "experiments/create", {"name": "a"})["experiment_id"]
     api.ok("post", "experiments/set-experiment-tag", {"experiment_id": eid, "key": "k", "value": "x" * 5000})
-    message = api.error("post", "experiments/set-experiment-tag",
-                        {"experiment_id": eid, "key": "k", "value": "x" * 5001}, 400, "INVALID_PARAMETER_VALUE")
+    message = api.error(
+        "post",
+        "experiments/set-experiment-tag",
+        {"experiment_id": eid, "key": "k", "value": "x" * 5001},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     assert "exceeded length limit of 5000" in message
 
 
 def test_artifact_location_must_be_under_a_root(api: Api) -> None:
     for location in ("file:///etc", "http://169.254.169.254/latest", "/tmp/elsewhere"):
-        api.error("post", "experiments/create", {"name": "bad", "artifact_location": location}, 400,
-                  "INVALID_PARAMETER_VALUE")
+        api.error(
+            "post",
+            "experiments/create",
+            {"name": "bad", "artifact_location": location},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
     api.ok("post", "experiments/create", {"name": "ok", "artifact_location": "mlflow-artifacts:/custom"})

@@ -94,6 +94,7 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     config = config or ServerConfig()
     services = services or build_services(config)
     table = api_table()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield

@@ -20,7 +20,9 @@ _STATUS_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 400: "BAD
 
 
 def json_error(error: LedgerflowError) -> Response:
-    return Response(jsonio.dumps(error.to_json()), status_code=error.http_status, media_type="application/json")
+    return Response(
+        jsonio.dumps(error.to_json()), status_code=error.http_status, media_type="application/json"
+    )
 
 
 def _wants_json(request: Request) -> bool:

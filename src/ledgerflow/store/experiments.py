@@ -45,18 +45,16 @@ def load(conn: Connection, experiment_ids: Sequence[int]) -> list[dict[str, Any]
 
 
 def find_row(conn: Connection, experiment_id: int) -> Any:
-    return conn.execute(
-        sa.select(experiments).where(experiments.c.experiment_id == experiment_id)
-    ).first()
+    return conn.execute(sa.select(experiments).where(experiments.c.experiment_id == experiment_id)).first()
 
 
 def find_id_by_name(conn: Connection, name: str) -> int | None:
-    return conn.execute(
-        sa.select(experiments.c.experiment_id).where(experiments.c.name == name)
-    ).scalar()
+    return conn.execute(sa.select(experiments.c.experiment_id).where(experiments.c.name == name)).scalar()
 
 
-def insert(conn: Connection, *, name: str, artifact_location: str, now: int, experiment_id: int | None = None) -> int:
+def insert(
+    conn: Connection, *, name: str, artifact_location: str, now: int, experiment_id: int | None = None
+) -> int:
     values: dict[str, Any] = {
         "name": name,
         "artifact_location": artifact_location,
@@ -68,7 +66,9 @@ def insert(conn: Connection, *, name: str, artifact_location: str, now: int, exp
         values["experiment_id"] = experiment_id
         if conn.dialect.name == "mysql":
             # MySQL would otherwise treat an explicit 0 as "generate the next id".
-            conn.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+            conn.exec_driver_sql(
+                "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
+            )
     result = conn.execute(sa.insert(experiments).values(**values))
     key = result.inserted_primary_key
     assert key is not None

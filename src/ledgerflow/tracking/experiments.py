@@ -62,9 +62,13 @@ class ExperimentService:
                     )
                 raise ResourceAlreadyExists(f"Experiment(name={name}) already exists.")
             # The location needs the id, so insert a placeholder and fill it in.
-            experiment_id = store.insert(conn, name=name, artifact_location=artifact_location or "", now=now_ms())
+            experiment_id = store.insert(
+                conn, name=name, artifact_location=artifact_location or "", now=now_ms()
+            )
             if not artifact_location:
-                store.update(conn, experiment_id, artifact_location=self.locations.for_experiment(experiment_id))
+                store.update(
+                    conn, experiment_id, artifact_location=self.locations.for_experiment(experiment_id)
+                )
             for key, value in tags:
                 store.set_tag(conn, experiment_id, key, value)
             return experiment_id

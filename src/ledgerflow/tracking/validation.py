@@ -31,9 +31,7 @@ def validate_key(kind: str, key: str) -> None:
     if not key:
         raise InvalidParameter(f"Invalid {kind.lower()} name: ''. Names may not be empty.")
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidParameter(
-            f"'{kind} key' exceeds the maximum length of {MAX_KEY_LENGTH} characters"
-        )
+        raise InvalidParameter(f"'{kind} key' exceeds the maximum length of {MAX_KEY_LENGTH} characters")
     if not _KEY_RE.match(key):
         raise InvalidParameter(
             f"Invalid {kind.lower()} name: '{key}'. Names may only contain alphanumerics, "
@@ -74,6 +72,4 @@ def parse_experiment_id(value: str | int | None) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidParameter(
-            f"Experiment ID must be a valid integer, got '{value}'"
-        ) from None
+        raise InvalidParameter(f"Experiment ID must be a valid integer, got '{value}'") from None

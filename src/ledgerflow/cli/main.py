@@ -1,0 +1,66 @@
+"""The ``ledgerflow`` command. Command groups live in their own modules; errors end here.
+
+Every :class:`~ledgerflow.errors.LedgerflowError` becomes one line on stderr and the exit
+code its error code maps to (see ``ledgerflow.errors``); nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ledgerflow import __version__
+from ledgerflow.errors import LedgerflowError
+
+# (module, attribute) of each command; imported lazily so `ledgerflow --help` stays fast
+# and a command whose extra is missing only fails when it is used.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("ledgerflow.cli.server", "server"),
+    "ui": ("ledgerflow.cli.server", "ui"),
+    "db": ("ledgerflow.cli.db", "db"),
+    "demo": ("ledgerflow.cli.demo", "demo"),
+    "gc": ("ledgerflow.cli.gc", "gc"),
+    "experiments": ("ledgerflow.cli.experiments", "experiments"),
+    "runs": ("ledgerflow.cli.runs", "runs"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[cmd_name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            raise click.ClickException(f"'{cmd_name}' is not available: {error}") from None
+        command = getattr(module, attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="ledgerflow")
+def cli() -> None:
+    """Ledgerflow: MLflow-compatible tracking, registry and governance."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="ledgerflow", standalone_mode=False)
+    except LedgerflowError as error:
+        click.echo(f"Error: {error.message}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
