@@ -47,4 +47,11 @@ def routes(services: Services) -> list[BaseRoute]:
     async def version(request: Request) -> Response:
         return PlainTextResponse(MLFLOW_WIRE_VERSION)
 
-    return [Route("/health", health), Route("/version", version)]
+    async def openapi(request: Request) -> Response:
+        from ledgerflow.server import jsonio
+        from ledgerflow.server.openapi import build_openapi
+
+        document = build_openapi(request.app.state.endpoints)
+        return Response(jsonio.dumps(document), media_type="application/json")
+
+    return [Route("/health", health), Route("/version", version), Route("/openapi.json", openapi)]

@@ -1,0 +1,3 @@
+from ledgerflow.cli.main import main
+
+main()

@@ -1,0 +1,49 @@
+"""``ledgerflow gc``: permanently purge deleted runs and experiments and their artifacts."""
+
+from __future__ import annotations
+
+import click
+
+from ledgerflow.cli.server import build_config, store_options
+from ledgerflow.errors import require_extra
+
+
+@click.command()
+@store_options
+@click.option(
+    "--older-than", default=None, help="Only purge what was deleted longer ago than this (e.g. 30d, 1d2h)."
+)
+@click.option("--run-ids", default=None, help="Comma-separated run ids to purge (each must be deleted).")
+@click.option(
+    "--experiment-ids", default=None, help="Comma-separated experiment ids to purge with their runs."
+)
+def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, **store: object) -> None:
+    """Permanently delete runs and experiments in the `deleted` stage, with their artifacts.
+
+    Works directly on the backend store and artifact destination given (not through a
+    tracking server), like `mlflow gc`.
+    """
+    require_extra("sqlalchemy", "server", "Garbage collection")
+    from ledgerflow.tracking.gc import GarbageCollector
+    from ledgerflow.tracking.services import build_services
+
+    services = build_services(build_config(**store))  # type: ignore[arg-type]
+    try:
+        collector = GarbageCollector(services, on_progress=click.echo)
+        report = collector.collect(
+            older_than=older_than,
+            run_ids=_split(run_ids),
+            experiment_ids=_split(experiment_ids),
+        )
+    finally:
+        services.close()
+    click.echo(
+        f"Purged {len(report.purged_runs)} run(s) and {len(report.purged_experiments)} experiment(s).",
+        err=True,
+    )
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,0 +1,33 @@
+"""Build the app from an environment variable, for uvicorn's multi-worker mode.
+
+With ``--workers N`` uvicorn imports the app in each worker process by name, so the CLI
+passes the configuration through ``LEDGERFLOW_SERVER_CONFIG`` (JSON) instead of an object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+from starlette.applications import Starlette
+
+from ledgerflow.config import ServerConfig
+from ledgerflow.server.app import create_app
+
+CONFIG_ENV = "LEDGERFLOW_SERVER_CONFIG"
+
+
+def config_to_env(config: ServerConfig) -> str:
+    return json.dumps(asdict(config))
+
+
+def config_from_env() -> ServerConfig:
+    raw: dict[str, Any] = json.loads(os.environ[CONFIG_ENV])
+    raw["allowed_artifact_roots"] = tuple(raw.get("allowed_artifact_roots", ()))
+    return ServerConfig(**raw)
+
+
+def app_from_env() -> Starlette:
+    return create_app(config_from_env())

@@ -1,0 +1,125 @@
+"""Garbage collection: permanently remove soft-deleted runs and experiments with their artifacts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
+from ledgerflow.store import gc as store
+from ledgerflow.tracking.clock import now_ms
+from ledgerflow.tracking.services import Services
+
+_DURATION_RE = re.compile(r"(\d+)([dhms])")
+_UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
+
+
+def parse_older_than(text: str) -> int:
+    """``1d2h30m`` style durations, in milliseconds."""
+    compact = text.replace(" ", "")
+    parts = _DURATION_RE.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise InvalidParameter(
+            f"Could not parse --older-than '{text}'. Use a duration like 30d, 12h or 1d2h30m."
+        )
+    return sum(int(number) * _UNIT_MS[unit] for number, unit in parts)
+
+
+@dataclass
+class GcReport:
+    purged_runs: list[str] = field(default_factory=list)
+    purged_experiments: list[int] = field(default_factory=list)
+
+
+class GarbageCollector:
+    def __init__(self, services: Services, on_progress: Callable[[str], None] | None = None) -> None:
+        self.services = services
+        self.on_progress = on_progress or (lambda _message: None)
+
+    def collect(
+        self,
+        *,
+        older_than: str | None = None,
+        run_ids: list[str] | None = None,
+        experiment_ids: list[str] | None = None,
+    ) -> GcReport:
+        cutoff = now_ms() - parse_older_than(older_than) if older_than else None
+        report = GcReport()
+        db = self.services.db
+        with db.read() as conn:
+            runs = self._runs_to_purge(conn, run_ids, older_than, cutoff)
+            experiments = self._experiments_to_purge(conn, experiment_ids, older_than, cutoff)
+            experiment_runs = store.runs_of_experiments(conn, experiments) if experiments else []
+            model_locations = store.logged_model_locations(conn, experiments) if experiments else []
+        for run in runs:
+            db.run_write(store.purge_run, run.run_id)
+            self.services.artifacts.delete_tree(run.artifact_uri)
+            report.purged_runs.append(run.run_id)
+            self.on_progress(f"Run with ID {run.run_id} has been permanently deleted.")
+        for run in experiment_runs:
+            self.services.artifacts.delete_tree(run.artifact_uri)
+        for location in model_locations:
+            self.services.artifacts.delete_tree(location)
+        for experiment_id in experiments:
+            db.run_write(store.purge_experiment, experiment_id)
+            report.purged_experiments.append(experiment_id)
+            self.on_progress(f"Experiment with ID {experiment_id} has been permanently deleted.")
+        return report
+
+    @staticmethod
+    def _runs_to_purge(
+        conn: object, run_ids: list[str] | None, older_than: str | None, cutoff: int | None
+    ) -> list[store.RunRecord]:
+        if not run_ids:
+            candidates = store.deleted_runs(conn)  # type: ignore[arg-type]
+            return [r for r in candidates if cutoff is None or (r.deleted_time or 0) <= cutoff]
+        found = store.find_runs(conn, run_ids)  # type: ignore[arg-type]
+        selected = []
+        for run_id in run_ids:
+            run = found.get(run_id)
+            if run is None:
+                raise ResourceDoesNotExist(f"Run {run_id} not found.")
+            if run.lifecycle_stage != "deleted":
+                raise InvalidParameter(
+                    f"Run {run_id} is not in `deleted` lifecycle stage. Only runs in `deleted` "
+                    "lifecycle stage can be deleted."
+                )
+            if cutoff is not None and (run.deleted_time or 0) > cutoff:
+                raise InvalidParameter(
+                    f"Run {run_id} is not older than the required age. Only runs older than "
+                    f"{older_than} can be deleted."
+                )
+            selected.append(run)
+        return selected
+
+    @staticmethod
+    def _experiments_to_purge(
+        conn: object, experiment_ids: list[str] | None, older_than: str | None, cutoff: int | None
+    ) -> list[int]:
+        if not experiment_ids:
+            return [
+                eid
+                for eid, deleted_time in store.deleted_experiments(conn)  # type: ignore[arg-type]
+                if cutoff is None or (deleted_time or 0) <= cutoff
+            ]
+        try:
+            ids = [int(e) for e in experiment_ids]
+        except ValueError:
+            raise InvalidParameter("Experiment IDs must be integers.") from None
+        states = store.experiment_states(conn, ids)  # type: ignore[arg-type]
+        for eid in ids:
+            if eid not in states:
+                raise ResourceDoesNotExist(f"Experiment {eid} not found.")
+            stage, deleted_time = states[eid]
+            if stage != "deleted":
+                raise InvalidParameter(
+                    f"Experiment {eid} is not in `deleted` lifecycle stage. Only experiments in "
+                    "`deleted` lifecycle stage can be deleted."
+                )
+            if cutoff is not None and (deleted_time or 0) > cutoff:
+                raise InvalidParameter(
+                    f"Experiment {eid} is not older than the required age. Only experiments older "
+                    f"than {older_than} can be deleted."
+                )
+        return ids
