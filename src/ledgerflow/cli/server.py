@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -12,7 +14,10 @@ from ledgerflow.errors import InvalidParameter, require_extra
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def store_options(command: click.Command) -> click.Command:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_options(command: F) -> F:
     options = [
         click.option(
             "--backend-store-uri",
