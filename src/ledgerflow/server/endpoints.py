@@ -30,7 +30,9 @@ class Endpoint:
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
+        # ``{name}`` is one path segment; ``{name:path}`` (Starlette's convertor) may hold slashes.
+        path = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)", self.path)
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
 
 class EndpointTable:

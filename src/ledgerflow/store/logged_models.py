@@ -1,0 +1,245 @@
+"""SQL for MLflow 3 logged models: the model row, its params, tags and metrics, and the
+run-to-model output links. Models come back in MLflow's wire shape ``{"info", "data"}``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ledgerflow.store.schema import (
+    logged_model_metrics,
+    logged_model_params,
+    logged_model_tags,
+    logged_models,
+    run_models,
+    runs,
+)
+
+ACTIVE = "active"
+DELETED = "deleted"
+OUTPUT = "output"
+
+# Optional info fields: emitted when the column holds a value (an explicit "" included, as
+# MLflow echoes the proto default of model_type), omitted when NULL.
+_OPTIONAL_INFO = ("creator_id", "model_type", "source_run_id", "status_message")
+
+
+def _info(row: Any, tags: Sequence[Any]) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "model_id": row.model_id,
+        "experiment_id": str(row.experiment_id),
+        "name": row.name,
+        "creation_timestamp_ms": row.creation_timestamp_ms,
+        "last_updated_timestamp_ms": row.last_updated_timestamp_ms,
+        "artifact_uri": row.artifact_location,
+        "status": row.status,
+    }
+    for field in _OPTIONAL_INFO:
+        value = getattr(row, field)
+        if value is not None:
+            info[field] = value
+    if tags:
+        info["tags"] = [{"key": t.key, "value": t.value} for t in tags]
+    return info
+
+
+def _metric(row: Any) -> dict[str, Any]:
+    value = row.metric_value
+    # NaN may be stored as NULL (some backends reject NaN in a DOUBLE) or as a float NaN.
+    metric: dict[str, Any] = {
+        "key": row.metric_name,
+        "value": "NaN" if value is None or math.isnan(value) else value,
+        "timestamp": row.metric_timestamp_ms,
+        "step": row.metric_step,
+        "model_id": row.model_id,
+        "run_id": row.run_id,
+    }
+    if row.dataset_name is not None:
+        metric["dataset_name"] = row.dataset_name
+    if row.dataset_digest is not None:
+        metric["dataset_digest"] = row.dataset_digest
+    return metric
+
+
+def _group(conn: Connection, query: Any) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for row in conn.execute(query):
+        grouped.setdefault(row.model_id, []).append(row)
+    return grouped
+
+
+def load_many(
+    conn: Connection, model_ids: Sequence[str], *, include_deleted: bool = False
+) -> list[dict[str, Any]]:
+    """Models in the order of ``model_ids``, in four queries whatever their number.
+
+    Unknown ids (and deleted models, unless asked for) are skipped.
+    """
+    if not model_ids:
+        return []
+    wanted = list(dict.fromkeys(model_ids))
+    query = sa.select(logged_models).where(logged_models.c.model_id.in_(wanted))
+    if not include_deleted:
+        query = query.where(logged_models.c.lifecycle_stage == ACTIVE)
+    by_id = {row.model_id: row for row in conn.execute(query)}
+    if not by_id:
+        return []
+    found = list(by_id)
+    tags = _group(
+        conn,
+        sa.select(logged_model_tags)
+        .where(logged_model_tags.c.model_id.in_(found))
+        .order_by(logged_model_tags.c.model_id, logged_model_tags.c.key),
+    )
+    params = _group(
+        conn,
+        sa.select(logged_model_params)
+        .where(logged_model_params.c.model_id.in_(found))
+        .order_by(logged_model_params.c.model_id, logged_model_params.c.key),
+    )
+    metrics = _group(
+        conn,
+        sa.select(logged_model_metrics)
+        .where(logged_model_metrics.c.model_id.in_(found))
+        .order_by(
+            logged_model_metrics.c.model_id,
+            logged_model_metrics.c.metric_name,
+            logged_model_metrics.c.metric_timestamp_ms,
+            logged_model_metrics.c.metric_step,
+            logged_model_metrics.c.run_id,
+        ),
+    )
+    models = []
+    for model_id in wanted:
+        row = by_id.get(model_id)
+        if row is None:
+            continue
+        data: dict[str, Any] = {}
+        if params.get(model_id):
+            data["params"] = [{"key": p.key, "value": p.value} for p in params[model_id]]
+        if metrics.get(model_id):
+            data["metrics"] = [_metric(m) for m in metrics[model_id]]
+        models.append({"info": _info(row, tags.get(model_id, [])), "data": data})
+    return models
+
+
+def find_row(conn: Connection, model_id: str) -> Any:
+    return conn.execute(sa.select(logged_models).where(logged_models.c.model_id == model_id)).first()
+
+
+def insert(
+    conn: Connection,
+    *,
+    model_id: str,
+    experiment_id: int,
+    name: str,
+    artifact_location: str,
+    status: str,
+    now: int,
+    model_type: str | None,
+    source_run_id: str | None,
+    creator_id: str | None,
+) -> None:
+    conn.execute(
+        sa.insert(logged_models).values(
+            model_id=model_id,
+            experiment_id=experiment_id,
+            name=name,
+            artifact_location=artifact_location,
+            creation_timestamp_ms=now,
+            last_updated_timestamp_ms=now,
+            status=status,
+            lifecycle_stage=ACTIVE,
+            model_type=model_type,
+            source_run_id=source_run_id,
+            creator_id=creator_id,
+        )
+    )
+
+
+def update(conn: Connection, model_id: str, **values: Any) -> None:
+    conn.execute(sa.update(logged_models).where(logged_models.c.model_id == model_id).values(**values))
+
+
+def set_tags(conn: Connection, model_id: str, tags: dict[str, str]) -> None:
+    """Upsert: delete-then-insert is the one form that behaves alike on all three backends."""
+    if not tags:
+        return
+    conn.execute(
+        sa.delete(logged_model_tags).where(
+            logged_model_tags.c.model_id == model_id, logged_model_tags.c.key.in_(list(tags))
+        )
+    )
+    conn.execute(
+        sa.insert(logged_model_tags),
+        [{"model_id": model_id, "key": key, "value": value} for key, value in tags.items()],
+    )
+
+
+def delete_tag(conn: Connection, model_id: str, key: str) -> int:
+    result = conn.execute(
+        sa.delete(logged_model_tags).where(
+            logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == key
+        )
+    )
+    return int(result.rowcount)
+
+
+def existing_params(conn: Connection, model_id: str, keys: Sequence[str]) -> dict[str, str]:
+    if not keys:
+        return {}
+    rows = conn.execute(
+        sa.select(logged_model_params.c.key, logged_model_params.c.value).where(
+            logged_model_params.c.model_id == model_id, logged_model_params.c.key.in_(list(keys))
+        )
+    )
+    return {row.key: row.value for row in rows}
+
+
+def insert_params(conn: Connection, model_id: str, params: dict[str, str]) -> None:
+    if params:
+        conn.execute(
+            sa.insert(logged_model_params),
+            [{"model_id": model_id, "key": key, "value": value} for key, value in params.items()],
+        )
+
+
+def find_run(conn: Connection, run_id: str) -> Any:
+    return conn.execute(
+        sa.select(runs.c.run_uuid, runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
+    ).first()
+
+
+def active_model_ids(conn: Connection, model_ids: Sequence[str]) -> set[str]:
+    if not model_ids:
+        return set()
+    rows = conn.execute(
+        sa.select(logged_models.c.model_id).where(
+            logged_models.c.model_id.in_(list(model_ids)), logged_models.c.lifecycle_stage == ACTIVE
+        )
+    )
+    return {row.model_id for row in rows}
+
+
+def link_outputs(conn: Connection, run_id: str, steps: dict[str, int]) -> None:
+    """Record models as outputs of a run; logging the same model again moves its step."""
+    if not steps:
+        return
+    conn.execute(
+        sa.delete(run_models).where(
+            run_models.c.run_uuid == run_id,
+            run_models.c.direction == OUTPUT,
+            run_models.c.model_id.in_(list(steps)),
+        )
+    )
+    conn.execute(
+        sa.insert(run_models),
+        [
+            {"run_uuid": run_id, "model_id": model_id, "direction": OUTPUT, "step": step}
+            for model_id, step in steps.items()
+        ],
+    )
