@@ -240,3 +240,35 @@ def test_missing_content_type_is_bad_request(api: Api) -> None:
     response = api.client.post(f"/api/2.0/mlflow/{MODELS}", content=b'{"experiment_id": "0"}')
     assert response.status_code == 400
     assert response.json()["error_code"] == "BAD_REQUEST"
+
+
+def test_concurrent_writers_to_one_model_never_fail(live_server: Any) -> None:
+    import threading
+
+    import httpx
+
+    base = f"{live_server.url}/api/2.0/mlflow/logged-models"
+    with httpx.Client() as http:
+        model_id = http.post(base, json={"experiment_id": "0", "name": "m"}).json()["model"]["info"][
+            "model_id"
+        ]
+    statuses: list[int] = []
+
+    def write(i: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            for _ in range(3):
+                tags = {"tags": [{"key": "shared", "value": str(i)}, {"key": f"own{i}", "value": "v"}]}
+                statuses.append(http.patch(f"{base}/{model_id}/tags", json=tags).status_code)
+                params = {"params": [{"key": "same", "value": "1"}]}
+                statuses.append(http.post(f"{base}/{model_id}/params", json=params).status_code)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 36
+    with httpx.Client() as http:
+        model = http.get(f"{base}/{model_id}").json()["model"]
+    assert len(model["info"]["tags"]) == 7
+    assert model["data"]["params"] == [{"key": "same", "value": "1"}]

@@ -127,8 +127,12 @@ def load_many(
     return models
 
 
-def find_row(conn: Connection, model_id: str) -> Any:
-    return conn.execute(sa.select(logged_models).where(logged_models.c.model_id == model_id)).first()
+def find_row(conn: Connection, model_id: str, *, lock: bool = False) -> Any:
+    """The model row; ``lock`` holds it (FOR UPDATE) so concurrent writers to one model queue
+    up instead of racing to insert the same tag or param key. SQLite's write lock already
+    serializes writers, and SQLAlchemy renders no FOR UPDATE there."""
+    query = sa.select(logged_models).where(logged_models.c.model_id == model_id)
+    return conn.execute(query.with_for_update() if lock else query).first()
 
 
 def insert(
@@ -208,10 +212,9 @@ def insert_params(conn: Connection, model_id: str, params: dict[str, str]) -> No
         )
 
 
-def find_run(conn: Connection, run_id: str) -> Any:
-    return conn.execute(
-        sa.select(runs.c.run_uuid, runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
-    ).first()
+def find_run(conn: Connection, run_id: str, *, lock: bool = False) -> Any:
+    query = sa.select(runs.c.run_uuid, runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
+    return conn.execute(query.with_for_update() if lock else query).first()
 
 
 def active_model_ids(conn: Connection, model_ids: Sequence[str]) -> set[str]:

@@ -195,7 +195,7 @@ class LoggedModelService:
 
     def delete(self, model_id: str) -> None:
         def delete(conn: Connection) -> None:
-            row = store.find_row(conn, model_id)
+            row = store.find_row(conn, model_id, lock=True)
             if row is None:
                 raise _not_found(model_id)
             if row.lifecycle_stage != store.DELETED:
@@ -250,7 +250,7 @@ class LoggedModelService:
             steps[model_id] = step
 
         def log_outputs(conn: Connection) -> None:
-            self._require_run(conn, run_id, active=True)
+            self._require_run(conn, run_id, active=True, lock=True)
             known = store.active_model_ids(conn, list(steps))
             for model_id in steps:
                 if model_id not in known:
@@ -262,13 +262,13 @@ class LoggedModelService:
     # -- helpers -------------------------------------------------------------------------
 
     def _require_model(self, conn: Connection, model_id: str) -> Any:
-        row = store.find_row(conn, model_id)
+        row = store.find_row(conn, model_id, lock=True)
         if row is None or row.lifecycle_stage != store.ACTIVE:
             raise _not_found(model_id)
         return row
 
-    def _require_run(self, conn: Connection, run_id: str, *, active: bool) -> None:
-        row = store.find_run(conn, run_id)
+    def _require_run(self, conn: Connection, run_id: str, *, active: bool, lock: bool = False) -> None:
+        row = store.find_run(conn, run_id, lock=lock)
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id} not found")
         if active and row.lifecycle_stage != "active":
