@@ -1,7 +1,194 @@
-"""Placeholder: filled in by the runs work."""
+"""Run, param, tag, metric and run-input endpoints of MLflow's MlflowService.
+
+Which requests accept the legacy ``run_uuid`` in place of ``run_id`` follows MLflow exactly:
+get, update, log-metric, log-parameter, set-tag and get-history do; the rest do not.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledgerflow.server.endpoints import EndpointTable
+from ledgerflow.server.payload import Payload, missing
+from ledgerflow.tracking.metrics import MetricPoint
+from ledgerflow.tracking.runs import DatasetInput
+from ledgerflow.tracking.services import Services
 
 TABLE = EndpointTable()
+_RUNS = "/2.0/mlflow/runs"
+_METRICS = "/2.0/mlflow/metrics"
+
+
+def _key_values(payload: Payload, field: str) -> list[tuple[str, str]]:
+    # Only the key is required: a missing value is proto's default, the empty string (BC-42).
+    return [
+        (item.req_string("key"), item.string("value", default="") or "") for item in payload.messages(field)
+    ]
+
+
+def _metric(payload: Payload) -> MetricPoint:
+    key = payload.req_string("key")
+    value = payload.double("value", required=True)
+    assert value is not None
+    return MetricPoint(
+        key=key,
+        value=value,
+        timestamp=payload.req_int64("timestamp"),
+        step=payload.int64("step", default=0) or 0,
+        model_id=payload.string("model_id"),
+        dataset_name=payload.string("dataset_name"),
+        dataset_digest=payload.string("dataset_digest"),
+    )
+
+
+@TABLE.route("POST", f"{_RUNS}/create")
+def create_run(services: Services, payload: Payload) -> dict[str, Any]:
+    experiment_id = payload.raw("experiment_id")
+    if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
+        experiment_id = str(experiment_id)
+    else:
+        experiment_id = payload.string("experiment_id")
+    run = services.runs.create(
+        experiment_id=experiment_id,
+        user_id=payload.string("user_id"),
+        run_name=payload.string("run_name"),
+        start_time=payload.int64("start_time"),
+        tags=_key_values(payload, "tags"),
+    )
+    return {"run": run}
+
+
+@TABLE.route("GET", f"{_RUNS}/get")
+def get_run(services: Services, payload: Payload) -> dict[str, Any]:
+    return {"run": services.runs.get(payload.run_id())}
+
+
+@TABLE.route("POST", f"{_RUNS}/update")
+def update_run(services: Services, payload: Payload) -> dict[str, Any]:
+    info = services.runs.update(
+        payload.run_id(),
+        status=payload.string("status"),
+        end_time=payload.int64("end_time"),
+        run_name=payload.string("run_name"),
+    )
+    return {"run_info": info}
+
+
+@TABLE.route("POST", f"{_RUNS}/delete")
+def delete_run(services: Services, payload: Payload) -> dict[str, Any]:
+    services.runs.set_lifecycle(payload.req_string("run_id"), "deleted")
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/restore")
+def restore_run(services: Services, payload: Payload) -> dict[str, Any]:
+    services.runs.set_lifecycle(payload.req_string("run_id"), "active")
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/log-metric")
+def log_metric(services: Services, payload: Payload) -> dict[str, Any]:
+    run_id = payload.run_id()
+    services.runs.log_metric(run_id, _metric(payload))
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/log-parameter")
+def log_parameter(services: Services, payload: Payload) -> dict[str, Any]:
+    run_id = payload.run_id()
+    key = payload.req_string("key")
+    services.runs.log_param(run_id, key, payload.string("value", default="") or "")
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/set-tag")
+def set_tag(services: Services, payload: Payload) -> dict[str, Any]:
+    run_id = payload.run_id()
+    key = payload.req_string("key")
+    services.runs.set_tag(run_id, key, payload.string("value", default="") or "")
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/delete-tag")
+def delete_tag(services: Services, payload: Payload) -> dict[str, Any]:
+    services.runs.delete_tag(payload.req_string("run_id"), payload.req_string("key"))
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/log-batch")
+def log_batch(services: Services, payload: Payload) -> dict[str, Any]:
+    run_id = payload.req_string("run_id")
+    metrics = [_metric(item) for item in payload.messages("metrics")]
+    services.runs.log_batch(run_id, metrics, _key_values(payload, "params"), _key_values(payload, "tags"))
+    return {}
+
+
+def _dataset_input(item: Payload) -> DatasetInput:
+    dataset = item.message("dataset")
+    if dataset is None:
+        raise missing(f"{item.prefix}dataset")
+    fields: dict[str, Any] = {
+        "name": dataset.req_string("name"),
+        "digest": dataset.req_string("digest"),
+        "source_type": dataset.req_string("source_type"),
+        "source": dataset.req_string("source"),
+        "schema": dataset.string("schema"),
+        "profile": dataset.string("profile"),
+    }
+    return DatasetInput(dataset=fields, tags=_key_values(item, "tags"))
+
+
+@TABLE.route("POST", f"{_RUNS}/log-inputs")
+def log_inputs(services: Services, payload: Payload) -> dict[str, Any]:
+    run_id = payload.req_string("run_id")
+    datasets = [_dataset_input(item) for item in payload.messages("datasets")]
+    model_ids = [item.req_string("model_id") for item in payload.messages("models")]
+    services.runs.log_inputs(run_id, datasets, model_ids)
+    return {}
+
+
+@TABLE.route("POST", f"{_RUNS}/search")
+def search_runs(services: Services, payload: Payload) -> dict[str, Any]:
+    return services.runs.search(
+        experiment_ids=payload.string_list("experiment_ids"),
+        filter_string=payload.string("filter", default="") or "",
+        run_view_type=payload.string("run_view_type", default="ACTIVE_ONLY") or "ACTIVE_ONLY",
+        max_results=payload.int64("max_results"),
+        order_by=payload.string_list("order_by"),
+        page_token=payload.string("page_token") or None,
+    )
+
+
+@TABLE.route("GET", f"{_METRICS}/get-history")
+def get_metric_history(services: Services, payload: Payload) -> dict[str, Any]:
+    run_id = payload.run_id()
+    return services.runs.metrics.get_history(
+        run_id,
+        payload.req_string("metric_key"),
+        page_token=payload.string("page_token") or None,
+        max_results=payload.int64("max_results"),
+    )
+
+
+@TABLE.route("GET", f"{_METRICS}/get-history-bulk-interval")
+def get_metric_history_bulk_interval(services: Services, payload: Payload) -> dict[str, Any]:
+    return services.runs.metrics.get_history_bulk_interval(
+        payload.string_list("run_ids"),
+        payload.string("metric_key") or "",
+        start_step=payload.int64("start_step"),
+        end_step=payload.int64("end_step"),
+        max_results=payload.int64("max_results"),
+    )
+
+
+@TABLE.route("GET", f"{_METRICS}/get-history-bulk", ajax_only=True)
+def get_metric_history_bulk(services: Services, payload: Payload) -> dict[str, Any]:
+    return services.runs.metrics.get_history_bulk(
+        payload.string_list("run_id"), payload.string("metric_key"), payload.int64("max_results")
+    )
+
+
+@TABLE.route("POST", "/2.0/mlflow/experiments/search-datasets", ajax_only=True)
+def search_datasets(services: Services, payload: Payload) -> dict[str, Any]:
+    summaries = services.runs.search_datasets(payload.string_list("experiment_ids"))
+    return {"dataset_summaries": summaries} if summaries else {}

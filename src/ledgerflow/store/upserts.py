@@ -1,0 +1,106 @@
+"""Dialect-specific multi-row writes: insert-or-skip and insert-or-update.
+
+Each helper takes many rows and sends them as one executemany, so a batch of a thousand
+points is one round trip rather than a thousand, and conflicts are settled by the database
+inside the statement instead of by a racy read-then-write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows, silently skipping any whose primary key already exists."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    elif dialect == "mysql":
+        stmt = sa.insert(table).prefix_with("IGNORE")
+    else:
+        raise NotImplementedError(dialect)
+    conn.execute(stmt, list(rows))
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert rows; where the key exists, overwrite the ``update`` columns (last write wins).
+
+    Rows must be unique by key: PostgreSQL refuses to update one row twice in a statement.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect in ("postgresql", "sqlite"):
+        base = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = base.on_conflict_do_update(
+            index_elements=[table.c[k] for k in keys],
+            set_={name: base.excluded[name] for name in update},
+        )
+    elif dialect == "mysql":
+        my_base = mysql.insert(table)
+        stmt = my_base.on_duplicate_key_update({name: my_base.inserted[name] for name in update})
+    else:
+        raise NotImplementedError(dialect)
+    conn.execute(stmt, list(rows))
+
+
+def upsert_if_greater(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    order: Sequence[str],
+    other: Sequence[str],
+) -> None:
+    """Insert rows; where the key exists, replace the row only if the new row's ``order``
+    tuple compares greater than the stored one.
+
+    This keeps "max by (step, timestamp, value)" correct under concurrent writers without
+    reading the current row first. Rows must be unique by key.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stored = sa.tuple_(*(table.c[name] for name in order))
+    stmt: Any
+    if dialect in ("postgresql", "sqlite"):
+        base = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        newer = sa.tuple_(*(base.excluded[name] for name in order)) > stored
+        stmt = base.on_conflict_do_update(
+            index_elements=[table.c[k] for k in keys],
+            set_={name: base.excluded[name] for name in (*other, *order)},
+            where=newer,
+        )
+    elif dialect == "mysql":
+        my_base = mysql.insert(table)
+        my_newer = sa.tuple_(*(my_base.inserted[name] for name in order)) > stored
+        # MySQL applies assignments left to right and later ones see earlier results, so the
+        # non-ordering columns go first and the ordering columns from least to most significant:
+        # each assignment then still sees the comparison it needs unchanged or already settled.
+        assignments = [
+            (name, sa.case((my_newer, my_base.inserted[name]), else_=table.c[name]))
+            for name in (*other, *reversed(order))
+        ]
+        stmt = my_base.on_duplicate_key_update(assignments)
+    else:
+        raise NotImplementedError(dialect)
+    conn.execute(stmt, list(rows))
