@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
+SEARCH_DEFAULT_MAX_RESULTS = 1000
 
 
 class ExperimentService:
@@ -97,6 +98,35 @@ class ExperimentService:
         if not found:
             raise ResourceDoesNotExist(f"Could not find experiment with name '{name}'")
         return found[0]
+
+    def search(
+        self,
+        *,
+        filter_string: str | None,
+        view_type: str | None,
+        max_results: int | None,
+        order_by: list[str],
+        page_token: str | None,
+    ) -> dict[str, Any]:
+        """One page of experiments/search in wire shape (empty fields omitted)."""
+        from ledgerflow.store.search_experiments import search_experiment_ids
+
+        with self.db.read() as conn:
+            ids, token = search_experiment_ids(
+                conn,
+                filter_string=filter_string or "",
+                view_type=view_type or "ACTIVE_ONLY",
+                max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
+                order_by=order_by,
+                page_token=page_token,
+            )
+            found = store.load(conn, ids)
+        response: dict[str, Any] = {}
+        if found:
+            response["experiments"] = found
+        if token:
+            response["next_page_token"] = token
+        return response
 
     def load_many(self, experiment_ids: list[int]) -> list[dict[str, Any]]:
         with self.db.read() as conn:

@@ -24,6 +24,28 @@ def create_experiment(services: Services, payload: Payload) -> dict[str, Any]:
     return {"experiment_id": experiment_id}
 
 
+def _search(services: Services, payload: Payload) -> dict[str, Any]:
+    return services.experiments.search(
+        filter_string=payload.string("filter"),
+        view_type=payload.string("view_type"),
+        max_results=payload.int64("max_results"),
+        order_by=payload.string_list("order_by"),
+        page_token=payload.string("page_token"),
+    )
+
+
+@TABLE.route("POST", f"{_BASE}/search")
+def search_experiments(services: Services, payload: Payload) -> dict[str, Any]:
+    """Search experiments (filter, order_by, view_type, page_token, max_results)."""
+    return _search(services, payload)
+
+
+@TABLE.route("GET", f"{_BASE}/search")
+def search_experiments_get(services: Services, payload: Payload) -> dict[str, Any]:
+    """Search experiments, with the request in the query string."""
+    return _search(services, payload)
+
+
 @TABLE.route("GET", f"{_BASE}/get")
 def get_experiment(services: Services, payload: Payload) -> dict[str, Any]:
     return {"experiment": services.experiments.get(payload.req_string("experiment_id"))}
