@@ -1,0 +1,101 @@
+"""``ledgerflow runs``: list, describe, delete, restore and export runs through the tracking URI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from ledgerflow.cli.experiments import VIEW_CHOICE, output_stream, print_table, progress, tracking_uri_option
+from ledgerflow.client.client import Client
+from ledgerflow.errors import InvalidParameter
+
+
+def _date(ms: int | None) -> str:
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.group()
+def runs() -> None:
+    """Manage runs on the tracking server."""
+
+
+@runs.command("list")
+@click.option("--experiment-id", "-x", required=True, envvar="LEDGERFLOW_EXPERIMENT_ID")
+@click.option("--view", "-v", type=VIEW_CHOICE, default="active_only", show_default=True)
+@tracking_uri_option
+def list_runs(experiment_id: str, view: str, tracking_uri: str | None) -> None:
+    """List an experiment's runs (active ones unless --view says otherwise): Date, Name, ID."""
+    found = Client(tracking_uri).search_all_runs([experiment_id], run_view_type=view)
+    rows = [(_date(r.info.start_time), r.info.run_name, r.info.run_id) for r in found]
+    print_table(("Date", "Name", "ID"), rows)
+
+
+@runs.command()
+@click.option("--run-id", required=True)
+@tracking_uri_option
+def describe(run_id: str, tracking_uri: str | None) -> None:
+    """Print a run as indented JSON (info, and data as key-to-value maps); deleted runs too."""
+    from ledgerflow.client.export import run_document
+
+    click.echo(json.dumps(run_document(Client(tracking_uri).get_run(run_id)), indent=2))
+
+
+@runs.command()
+@click.option("--run-id", required=True)
+@tracking_uri_option
+def delete(run_id: str, tracking_uri: str | None) -> None:
+    """Mark a run deleted; ``restore`` brings it back."""
+    Client(tracking_uri).delete_run(run_id)
+    click.echo(f"Run with ID {run_id} has been deleted.")
+
+
+@runs.command()
+@click.option("--run-id", required=True)
+@tracking_uri_option
+def restore(run_id: str, tracking_uri: str | None) -> None:
+    """Restore a deleted run."""
+    Client(tracking_uri).restore_run(run_id)
+    click.echo(f"Run with ID {run_id} has been restored.")
+
+
+@runs.command()
+@click.option("--run-id", "run_ids", multiple=True, help="A run to export (repeatable).")
+@click.option("--experiment-id", "-x", default=None, help="Export every run of this experiment.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="File to write (default: stdout).",
+)
+@click.option("--view", "-v", type=VIEW_CHOICE, default="active_only", show_default=True)
+@tracking_uri_option
+def export(
+    run_ids: tuple[str, ...],
+    experiment_id: str | None,
+    fmt: str,
+    output: str | None,
+    view: str,
+    tracking_uri: str | None,
+) -> None:
+    """Export runs: JSON (with every metric's history) or CSV (search_runs columns)."""
+    from ledgerflow.client.export import write_runs_csv, write_runs_json
+
+    if bool(run_ids) == bool(experiment_id):
+        raise InvalidParameter("Pass --run-id (one or more) or --experiment-id, not both.")
+    client = Client(tracking_uri)
+    if experiment_id:
+        selected = client.search_all_runs([experiment_id], run_view_type=view)
+    else:
+        selected = [client.get_run(run_id) for run_id in run_ids]
+    with progress(len(selected), f"Exporting {len(selected)} runs") as step, output_stream(output) as out:
+        if fmt == "csv":
+            write_runs_csv(selected, out, on_item=step)
+        else:
+            write_runs_json(selected, out, client=client, on_item=step)
+    if output is not None:
+        click.echo(f"Exported {len(selected)} run(s) as {fmt.upper()} to file: {output}.")
