@@ -1,14 +1,46 @@
-"""Placeholder: the server-rendered web UI."""
+"""The server-rendered web UI: experiments list, runs table, run page, static files.
+
+Pages read through :class:`ledgerflow.server.ui.data.UiData` (the service layer, never HTTP)
+and render Jinja2 templates with autoescaping on. Every response carries the security headers
+from :mod:`ledgerflow.server.ui.headers`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, request_response
+from starlette.staticfiles import StaticFiles
+
+from ledgerflow.server.ui.data import UiData
+from ledgerflow.server.ui.headers import SecurityHeaders
+from ledgerflow.server.ui.pages import Pages
+from ledgerflow.server.ui.rendering import Renderer
+from ledgerflow.server.ui.run_page import RunPage
 
 if TYPE_CHECKING:
     from ledgerflow.tracking.services import Services
 
+STATIC = Path(__file__).parent / "static"
+
 
 def routes(services: Services) -> list[BaseRoute]:
-    return []
+    data = UiData(services)
+    renderer = Renderer()
+    pages = Pages(data, renderer)
+    run_page = RunPage(data, renderer)
+
+    def page(path: str, handler: Callable[[Request], Awaitable[Response]]) -> Route:
+        return Route(path, SecurityHeaders(request_response(handler)), methods=["GET"])
+
+    return [
+        page("/", pages.experiments),
+        page("/experiments/{experiment_id}", pages.runs),
+        page("/runs/{run_id}", run_page.page),
+        page("/runs/{run_id}/artifact", run_page.artifact),
+        Mount("/static", app=SecurityHeaders(StaticFiles(directory=str(STATIC))), name="static"),
+    ]

@@ -1,0 +1,104 @@
+"""The UI's one doorway to the service layer: every read the pages make goes through here,
+so the pages never talk HTTP to their own server and never build SQL themselves."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow.errors import ResourceDoesNotExist
+from ledgerflow.server.ui import queries
+from ledgerflow.server.ui.charts import Point
+from ledgerflow.server.ui.runs_table import TableState
+
+HISTORY_PAGE = 5000
+EXPERIMENTS_PAGE = 100
+
+if TYPE_CHECKING:
+    from ledgerflow.artifacts.service import Download
+    from ledgerflow.tracking.services import Services
+
+
+class UiData:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def experiments(
+        self, view: str, filter_string: str, order_by: str, page_token: str
+    ) -> tuple[list[dict[str, Any]], dict[int, int], str | None]:
+        found = self.services.experiments.search(
+            filter_string=filter_string,
+            view_type="DELETED_ONLY" if view == "deleted" else "ACTIVE_ONLY",
+            max_results=EXPERIMENTS_PAGE,
+            order_by=[order_by] if order_by else [],
+            page_token=page_token or None,
+        )
+        experiments = list(found.get("experiments", []))
+        with self.services.db.read() as conn:
+            counts = queries.run_counts(conn, [int(e["experiment_id"]) for e in experiments])
+        return experiments, counts, found.get("next_page_token") or None
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self.services.experiments.get(experiment_id)
+
+    def run_keys(self, experiment_id: int) -> tuple[list[str], list[str]]:
+        with self.services.db.read() as conn:
+            return queries.param_keys(conn, experiment_id), queries.metric_keys(conn, experiment_id)
+
+    def search_runs(
+        self, experiment_id: str, state: TableState, view_type: str
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        found = self.services.runs.search(
+            experiment_ids=[experiment_id],
+            filter_string=state.filter,
+            run_view_type=view_type,
+            max_results=state.page_size,
+            order_by=[state.effective_order],
+            page_token=state.page_token or None,
+        )
+        return list(found.get("runs", [])), found.get("next_page_token") or None
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.services.db.read() as conn:
+            found = self.services.runs.load_runs(conn, [run_id])
+        if not found:
+            raise ResourceDoesNotExist(f"Run with id={run_id} not found")
+        return found[0]
+
+    def metric_history(self, run_id: str, key: str, limit: int) -> list[Point]:
+        """Up to ``limit`` points of the metric's history, in step order."""
+        points: list[Point] = []
+        token: str | None = None
+        while len(points) < limit:
+            page = self.services.runs.metrics.get_history(
+                run_id, key, page_token=token, max_results=HISTORY_PAGE
+            )
+            for metric in page.get("metrics", []):
+                value = metric.get("value")
+                number = float(value) if isinstance(value, int | float) else float("nan")
+                points.append(Point(int(metric.get("step", 0)), number))
+            token = page.get("next_page_token")
+            if not token:
+                break
+        points.sort(key=lambda p: p.step)
+        return points[:limit]
+
+    def list_artifacts(self, run: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        """FileInfo dicts with paths relative to the run's artifact root."""
+        listing = self.services.artifacts.list_run_artifacts(run["info"]["run_id"], path or None)
+        return list(listing.get("files", []))
+
+    def open_artifact(self, run: dict[str, Any], path: str) -> Download:
+        target = self.services.artifacts.run_file(run["info"]["run_id"], path)
+        return self.services.artifacts.open_download(target)
+
+    def read_artifact_head(self, run: dict[str, Any], path: str, limit: int) -> bytes:
+        download = self.open_artifact(run, path)
+        buffer = bytearray()
+        try:
+            for chunk in download.chunks:
+                buffer.extend(chunk)
+                if len(buffer) >= limit:
+                    break
+        finally:
+            download.close()
+        return bytes(buffer[:limit])

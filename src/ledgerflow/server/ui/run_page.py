@@ -1,0 +1,186 @@
+"""The run page (info, params, metrics with charts, tags, artifacts) and the artifact bytes
+route its download links and image previews use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ledgerflow.errors import InvalidParameter, LedgerflowError
+from ledgerflow.server.ui.artifact_tree import MAX_ENTRIES, build_tree
+from ledgerflow.server.ui.charts import Point, line_chart
+from ledgerflow.server.ui.data import UiData
+from ledgerflow.server.ui.headers import ARTIFACT_POLICY
+from ledgerflow.server.ui.pages import error_page
+from ledgerflow.server.ui.previews import PREVIEW_BYTES, Preview, build_preview, image_type
+from ledgerflow.server.ui.rendering import Renderer
+from ledgerflow.server.ui.runs_table import by_key
+
+if TYPE_CHECKING:
+    from ledgerflow.artifacts.service import Download
+
+# A page of a hundred charts is slow to draw and to read; the metrics table lists them all.
+MAX_CHARTS = 60
+# Points drawn per chart; longer histories are thinned evenly (first and last kept).
+MAX_CHART_POINTS = 2000
+MAX_HISTORY_POINTS = 50_000
+SYSTEM_TAG_PREFIX = "mlflow."
+
+
+@dataclass
+class Chart:
+    key: str
+    svg: Markup
+    count: int
+    shown: int
+
+
+def thin(points: list[Point], limit: int = MAX_CHART_POINTS) -> list[Point]:
+    if len(points) <= limit:
+        return points
+    stride = (len(points) - 1) / (limit - 1)
+    return [points[round(i * stride)] for i in range(limit)]
+
+
+def closing_chunks(download: Download) -> Iterator[bytes]:
+    try:
+        yield from download.chunks
+    finally:
+        download.close()
+
+
+def check_artifact_path(path: str) -> str:
+    """Reject paths that could leave the run's artifact folder, before any store sees them."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        raise InvalidParameter(f"Invalid artifact path: '{path}'")
+    if any(part in ("..", ".") for part in path.split("/")) or "//" in path:
+        raise InvalidParameter(f"Invalid artifact path: '{path}'")
+    return path
+
+
+def attachment_header(path: str, inline: bool) -> str:
+    name = path.rsplit("/", 1)[-1]
+    # ASCII fallback plus RFC 5987 form so non-ASCII names survive.
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
+    disposition = "inline" if inline else "attachment"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+class RunPage:
+    def __init__(self, data: UiData, renderer: Renderer) -> None:
+        self.data = data
+        self.renderer = renderer
+
+    async def page(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        selected = request.query_params.get("artifact", "")
+        try:
+            context = await run_in_threadpool(self._context, run_id, selected)
+        except LedgerflowError as error:
+            return error_page(self.renderer, error)
+        return self.renderer.page("run.html", **context)
+
+    async def artifact(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        path = request.query_params.get("path", "")
+        inline = request.query_params.get("inline") == "1"
+        try:
+            check_artifact_path(path)
+            run = await run_in_threadpool(self.data.run, run_id)
+            download = await run_in_threadpool(self.data.open_artifact, run, path)
+        except LedgerflowError as error:
+            return error_page(self.renderer, error)
+        # Only raster images are ever served for display; everything else is a download of
+        # opaque bytes, so an uploaded HTML or SVG file cannot run as a page of this site.
+        media = image_type(path) if inline else None
+        headers = {
+            "Content-Disposition": attachment_header(path, inline=media is not None),
+            "Content-Security-Policy": ARTIFACT_POLICY,
+            "Cache-Control": "private, no-cache",
+        }
+        if download.size is not None:
+            headers["Content-Length"] = str(download.size)
+        return StreamingResponse(
+            closing_chunks(download), media_type=media or "application/octet-stream", headers=headers
+        )
+
+    def _context(self, run_id: str, selected: str) -> dict[str, Any]:
+        run = self.data.run(run_id)
+        info = run["info"]
+        data = run.get("data", {})
+        tags = sorted(data.get("tags", []), key=lambda t: t["key"])
+        tag_values = by_key(tags)
+        try:
+            experiment: dict[str, Any] | None = self.data.experiment(info["experiment_id"])
+        except LedgerflowError:
+            experiment = None
+        metrics = sorted(data.get("metrics", []), key=lambda m: m["key"])
+        context: dict[str, Any] = {
+            "info": info,
+            "experiment": experiment,
+            "params": sorted(data.get("params", []), key=lambda p: p["key"]),
+            "metrics": metrics,
+            "tags": [t for t in tags if not t["key"].startswith(SYSTEM_TAG_PREFIX)],
+            "system_tags": [t for t in tags if t["key"].startswith(SYSTEM_TAG_PREFIX)],
+            "note": tag_values.get("mlflow.note.content", {}).get("value", ""),
+            "source": tag_values.get("mlflow.source.name", {}).get("value", ""),
+            "source_type": tag_values.get("mlflow.source.type", {}).get("value", ""),
+            "git_commit": tag_values.get("mlflow.source.git.commit", {}).get("value", ""),
+            "parent_run_id": tag_values.get("mlflow.parentRunId", {}).get("value", ""),
+            "charts": self._charts(info["run_id"], [m["key"] for m in metrics]),
+        }
+        context.update(self._artifacts(run, selected))
+        return context
+
+    def _charts(self, run_id: str, keys: list[str]) -> list[Chart]:
+        charts = []
+        for key in keys[:MAX_CHARTS]:
+            points = self.data.metric_history(run_id, key, MAX_HISTORY_POINTS)
+            shown = thin(points)
+            charts.append(Chart(key, line_chart(key, shown), len(points), len(shown)))
+        return charts
+
+    def _artifacts(self, run: dict[str, Any], selected: str) -> dict[str, Any]:
+        run_id = run["info"]["run_id"]
+        base = f"/runs/{quote(run_id, safe='')}"
+
+        def preview_url(path: str) -> str:
+            return f"{base}?{urlencode({'artifact': path})}#artifacts"
+
+        context: dict[str, Any] = {
+            "tree_nodes": [],
+            "tree_truncated": False,
+            "tree_limit": MAX_ENTRIES,
+            "artifact_error": "",
+            "selected": "",
+            "preview": None,
+            "download_url": "",
+            "image_url": "",
+        }
+        try:
+            tree = build_tree(lambda path: self.data.list_artifacts(run, path), selected, preview_url)
+            context["tree_nodes"] = tree.nodes
+            context["tree_truncated"] = tree.truncated
+        except LedgerflowError as error:
+            context["artifact_error"] = f"Could not list artifacts: {error.message}"
+        if selected:
+            context["selected"] = selected
+            context["download_url"] = f"{base}/artifact?{urlencode({'path': selected})}"
+            context["image_url"] = f"{base}/artifact?{urlencode({'path': selected, 'inline': '1'})}"
+            context["preview"] = self._preview(run, selected)
+        return context
+
+    def _preview(self, run: dict[str, Any], path: str) -> Preview | None:
+        try:
+            check_artifact_path(path)
+            head = self.data.read_artifact_head(run, path, PREVIEW_BYTES + 1)
+        except LedgerflowError as error:
+            return Preview("binary", note=error.message)
+        return build_preview(path, head[:PREVIEW_BYTES], truncated=len(head) > PREVIEW_BYTES)
