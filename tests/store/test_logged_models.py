@@ -115,6 +115,17 @@ def test_empty_and_non_ascii_values_round_trip(api: Api) -> None:
     assert fetched["data"]["params"] == [{"key": "empty", "value": ""}, {"key": "novalue", "value": ""}]
 
 
+def test_param_value_limit_is_6000_characters(api: Api) -> None:
+    # BC-20: the same limit as run params; 6000 fits, 6001 is refused (on create and on log).
+    model = create(api, name="m", params=[{"key": "p", "value": "x" * 6000}])
+    assert model["data"]["params"][0]["value"] == "x" * 6000
+    path = f"{MODELS}/{model['info']['model_id']}/params"
+    message = api.error(
+        "post", path, {"params": [{"key": "q", "value": "y" * 6001}]}, 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert "exceeded length limit of 6000" in message
+
+
 @pytest.mark.parametrize("status", ["LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"])
 def test_finalize(api: Api, status: str) -> None:
     model_id = create(api, name="m")["info"]["model_id"]

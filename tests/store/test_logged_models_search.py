@@ -126,3 +126,19 @@ def test_search_bad_input_is_a_400(api: Api) -> None:
         response = api.post(SEARCH, body)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE", body
+
+
+def test_string_comparisons_are_case_sensitive_except_ilike(api: Api) -> None:
+    # BC-08: '=', '!=' and LIKE are case-sensitive on every backend (MySQL collations and
+    # SQLite's LIKE included), ILIKE is not, and keys are case-sensitive.
+    eid = api.ok("post", "experiments/create", {"name": "e"})["experiment_id"]
+    xyz = create(api, eid, "Model", tags=[{"key": "t2", "value": "xyz"}])
+    xy = create(api, eid, "other", tags=[{"key": "t2", "value": "xy"}])
+    assert ids(search(api, experiment_ids=[eid], filter="tags.t2 = 'XYZ'")) == []
+    assert ids(search(api, experiment_ids=[eid], filter="tags.t2 LIKE 'xYz%'")) == []
+    assert ids(search(api, experiment_ids=[eid], filter="tags.t2 ILIKE 'xYz%'")) == [xyz]
+    assert ids(search(api, experiment_ids=[eid], filter="tags.T2 = 'xyz'")) == []
+    assert ids(search(api, experiment_ids=[eid], filter="tags.t2 != 'xy'")) == [xyz]
+    assert ids(search(api, experiment_ids=[eid], filter="name = 'model'")) == []
+    assert ids(search(api, experiment_ids=[eid], filter="name ILIKE 'model'")) == [xyz]
+    assert ids(search(api, experiment_ids=[eid], filter="name LIKE 'oth%'")) == [xy]

@@ -105,10 +105,6 @@ class LoggedModelService:
     ) -> dict[str, Any]:
         ids = [parse_experiment_id(eid) for eid in experiment_ids]
         limit = DEFAULT_MAX_RESULTS if max_results is None else max_results
-        if limit < 0:
-            raise InvalidParameter(f"Invalid value {limit} for parameter 'max_results': must be >= 0.")
-        if not ids:
-            return {}
         # Imported here: the search grammar is its own module and pulls in the filter parser.
         from ledgerflow.store.search_logged_models import search_logged_model_ids
 
