@@ -70,7 +70,7 @@ class ArtifactRoots:
             if rest.startswith("//"):
                 # mlflow-artifacts://host/x names this server's proxy too; the host is moot.
                 rest = rest[2:].partition("/")[2]
-            return self.destination, paths.clean_path(rest)
+            return self.destination, paths.clean_path(rest.removeprefix("/"))
         for alias in self._proxy_aliases:
             below = self._below(uri, alias)
             if below is not None:
