@@ -40,7 +40,10 @@ def clean_fluent_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(params=["server", "local"])
 def tracking_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same tests against a real server on loopback and an in-process local store."""
+    """The same tests against a real server on loopback and an in-process local store
+    (a test that builds its own server parametrizes this to "none")."""
+    if request.param == "none":
+        return ""
     if request.param == "server":
         make = request.getfixturevalue("make_live_server")
         config = ServerConfig(
