@@ -37,7 +37,13 @@ def validate_key(kind: str, key: str) -> None:
             f"Invalid {kind.lower()} name: '{key}'. Names may only contain alphanumerics, "
             "underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
         )
-    if posixpath.normpath(key) != key.rstrip("/") or key.startswith("/"):
+    normalized = posixpath.normpath(key)
+    if (
+        normalized != key.rstrip("/")
+        or key.startswith("/")
+        or normalized in (".", "..")
+        or normalized.startswith("../")
+    ):
         raise InvalidParameter(
             f"Invalid {kind.lower()} name: '{key}'. Names cannot resolve to a different path "
             "or start with a slash."

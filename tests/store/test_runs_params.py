@@ -1,0 +1,181 @@
+"""Params and run tags: immutability, key rules, value limits, empty values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.store.test_runs import get_run, make_run, tags_of
+
+
+def params_of(run: dict[str, Any]) -> dict[str, str]:
+    return {p["key"]: p["value"] for p in run["data"].get("params", [])}
+
+
+def test_param_immutability(api: Api) -> None:
+    # BC-18 / BC-19
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "p", "value": "1"})
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "p", "value": "1"})
+    message = api.error(
+        "post",
+        "runs/log-parameter",
+        {"run_id": run_id, "key": "p", "value": "2"},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert message == (
+        "Changing param values is not allowed. Param with key='p' was already logged with "
+        f"value='1' for run ID='{run_id}'. Attempted logging new value '2'."
+    )
+    assert params_of(get_run(api, run_id)) == {"p": "1"}
+
+
+def test_param_immutability_in_batches(api: Api) -> None:
+    # BC-18: re-sending an equal value in a batch is a no-op; BC-19: a change is a 400.
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]},
+    )
+    api.ok(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"key": "a", "value": "1"}, {"key": "c", "value": "2"}]},
+    )
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "new param", "value": "new key"})
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "new param", "value": "new key"})
+    assert params_of(get_run(api, run_id)) == {"a": "1", "b": "2", "c": "2", "new param": "new key"}
+    message = api.error(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"key": "a", "value": "9"}]},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert message.startswith("Changing param values is not allowed.")
+    assert "'key': 'a', 'old_value': '1', 'new_value': '9'" in message and run_id in message
+
+
+def test_duplicate_param_keys_in_one_batch(api: Api) -> None:
+    run_id = make_run(api)["info"]["run_id"]
+    message = api.error(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"key": "dd", "value": "1"}, {"key": "dd", "value": "2"}]},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert message.startswith("Duplicate parameter keys have been submitted: ['dd'].")
+    assert "params" not in get_run(api, run_id)["data"]
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("k" * 251, "exceeds the maximum length of 250"),
+        ("a$b", "Names may only contain"),
+        ("../x", "resolve to a different path"),
+        ("a/../../b", "resolve to a different path"),
+        (".", "resolve to a different path"),
+        ("", ""),
+    ],
+)
+def test_key_rules_apply_to_every_write(api: Api, key: str, fragment: str) -> None:
+    run_id = make_run(api)["info"]["run_id"]
+    for path, body in (
+        ("runs/log-parameter", {"key": key, "value": "1"}),
+        ("runs/set-tag", {"key": key, "value": "1"}),
+        ("runs/log-metric", {"key": key, "value": 1, "timestamp": 1}),
+        ("runs/log-batch", {"params": [{"key": key, "value": "1"}]}),
+        ("runs/log-batch", {"tags": [{"key": key, "value": "1"}]}),
+        ("runs/log-batch", {"metrics": [{"key": key, "value": 1, "timestamp": 1}]}),
+    ):
+        response = api.post(path, {"run_id": run_id, **body})
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert fragment in response.json()["message"]
+    run = get_run(api, run_id)
+    assert "params" not in run["data"] and "metrics" not in run["data"]
+
+
+def test_key_of_250_chars_is_fine(api: Api) -> None:
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "k" * 250, "value": "1"})
+    api.ok(
+        "post", "runs/log-batch", {"run_id": run_id, "tags": [{"key": "t/with:odd chars.-_", "value": "1"}]}
+    )
+
+
+def test_long_values_are_truncated_not_refused(api: Api) -> None:
+    # The wire doc measured MLflow 3.18's REST server truncating (MLFLOW_TRUNCATE_LONG_VALUES);
+    # BC-20 describes a 400. We follow the live measurement, identically on single and batch paths.
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "p6000", "value": "x" * 6000})
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "p6001", "value": "y" * 6001})
+    api.ok("post", "runs/log-batch", {"run_id": run_id, "params": [{"key": "b6001", "value": "z" * 6001}]})
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "t8000", "value": "x" * 8000})
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "t9000", "value": "y" * 9000})
+    api.ok("post", "runs/log-batch", {"run_id": run_id, "tags": [{"key": "b9000", "value": "z" * 9000}]})
+    run = get_run(api, run_id)
+    params, tags = params_of(run), tags_of(run)
+    assert len(params["p6000"]) == 6000 and params["p6001"] == "y" * 6000 and params["b6001"] == "z" * 6000
+    assert len(tags["t8000"]) == 8000 and tags["t9000"] == "y" * 8000 and tags["b9000"] == "z" * 8000
+    # Re-logging the over-long value compares after truncation: still the same value.
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "p6001", "value": "y" * 6001})
+
+
+def test_empty_values(api: Api) -> None:
+    # BC-42
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "param_key", "value": ""})
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "t", "value": ""})
+    api.ok("post", "runs/log-batch", {"run_id": run_id, "params": [{"key": "hi", "value": ""}]})
+    api.ok("post", "runs/log-batch", {"run_id": run_id, "params": [{"key": "x"}]})
+    message = api.error(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"value": "1"}]},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "params[0].key" in message
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "param_key", "value": ""})
+    api.error(
+        "post",
+        "runs/log-parameter",
+        {"run_id": run_id, "key": "param_key", "value": "x"},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    run = get_run(api, run_id)
+    assert params_of(run) == {"param_key": "", "hi": "", "x": ""}
+    assert tags_of(run)["t"] == ""
+
+
+def test_non_ascii_values_round_trip(api: Api) -> None:
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "note", "value": "精度 ✓ ü"})
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "lang", "value": "日本語"})
+    run = get_run(api, run_id)
+    assert tags_of(run)["note"] == "精度 ✓ ü" and params_of(run)["lang"] == "日本語"
+
+
+def test_tag_keys_are_case_sensitive(api: Api) -> None:
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "tags": [{"key": "K", "value": "1"}, {"key": "k", "value": "2"}]},
+    )
+    api.ok(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"key": "P", "value": "1"}, {"key": "p", "value": "2"}]},
+    )
+    run = get_run(api, run_id)
+    assert tags_of(run)["K"] == "1" and tags_of(run)["k"] == "2"
+    assert params_of(run) == {"P": "1", "p": "2"}
