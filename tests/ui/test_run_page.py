@@ -125,7 +125,10 @@ def test_artifact_tree_expands_and_previews_text_json_csv_and_images(
     expect(table.locator("tbody tr")).to_have_count(3)
     expect(table.locator("tbody tr").nth(1)).to_contain_text("0.75")
 
+    assert page.locator('details[data-path="data/plots"]').get_attribute("open") is None
+    page.locator('details[data-path="data/plots"] > summary').click()
     page.locator('li.file[data-path="data/plots/curve.png"] a').click()
+    expect(page.locator('details[data-path="data/plots"]')).to_have_attribute("open", "")
     image = page.locator("#preview-image")
     expect(image).to_be_visible()
     page.wait_for_function("document.getElementById('preview-image').complete")

@@ -32,6 +32,15 @@ MAX_CHARTS = 60
 MAX_CHART_POINTS = 2000
 MAX_HISTORY_POINTS = 50_000
 SYSTEM_TAG_PREFIX = "mlflow."
+RUN_INFO_DEFAULTS: dict[str, Any] = {
+    "run_name": "",
+    "user_id": "",
+    "status": "",
+    "start_time": None,
+    "end_time": None,
+    "artifact_uri": "",
+    "lifecycle_stage": "active",
+}
 
 
 @dataclass
@@ -113,7 +122,8 @@ class RunPage:
 
     def _context(self, run_id: str, selected: str) -> dict[str, Any]:
         run = self.data.run(run_id)
-        info = run["info"]
+        # The wire shape omits empty fields (a running run has no end_time); templates are strict.
+        info = {**RUN_INFO_DEFAULTS, **run["info"]}
         data = run.get("data", {})
         tags = sorted(data.get("tags", []), key=lambda t: t["key"])
         tag_values = by_key(tags)
