@@ -102,7 +102,9 @@ def run_client_script(
         )
     except subprocess.TimeoutExpired as expired:
         raise ClientScriptError(f"{script} timed out after {SCRIPT_TIMEOUT_S}s: {expired.stderr!r}") from None
-    results = [line[len(RESULT_PREFIX) :] for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    results = [
+        line[len(RESULT_PREFIX) :] for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)
+    ]
     if done.returncode != 0 or not results:
         tail = "\n".join(done.stderr.splitlines()[-60:])
         raise ClientScriptError(
@@ -150,10 +152,7 @@ def run_against_ours(make_live_server: Callable[[ServerConfig], LiveServer], tmp
     against MLflow.
     """
     target = os.environ.get("LEDGERFLOW_COMPAT_TARGET")
-    if target:
-        url = target
-    else:
-        url = start_ours(make_live_server, tmp_path / "ledgerflow-server").url
+    url = target or start_ours(make_live_server, tmp_path / "ledgerflow-server").url
 
     def run(venv: ClientVenv, script: str, *args: str) -> dict[str, Any]:
         work = tmp_path / f"client-{venv.name}-{script.removesuffix('.py')}"

@@ -13,7 +13,6 @@ from tests.compat.conftest import ClientVenv, RunScript
 pytestmark = pytest.mark.compat
 
 
-
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

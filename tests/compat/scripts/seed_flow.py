@@ -57,7 +57,9 @@ def main() -> None:
         run_id=run_id, artifact_path="notes.txt", dst_path=str(workdir / "dl")
     )
     result["notes_content"] = Path(downloaded).read_text()
-    model_dir = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(workdir / "m")))
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(workdir / "m"))
+    )
     result["model_files"] = sorted(p.name for p in model_dir.iterdir())
     loaded = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     result["predictions"] = [int(v) for v in loaded.predict(X_test[:10])]
