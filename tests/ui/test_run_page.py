@@ -117,7 +117,7 @@ def test_artifact_tree_expands_and_previews_text_json_csv_and_images(
 
     # A root-level file is selected, so the folder is closed again after navigating.
     page.locator('details[data-path="data"] > summary').click()
-    page.locator('li.file[data-path="data/table.csv"] a').click()
+    page.locator('li.file[data-path="data/table.csv"] a.preview-link').click()
     # The tree stays open on the selected file's folder after navigation.
     expect(page.locator('li.file[data-path="data/table.csv"]')).to_be_visible()
     table = page.locator("#preview-table")
@@ -127,7 +127,7 @@ def test_artifact_tree_expands_and_previews_text_json_csv_and_images(
 
     assert page.locator('details[data-path="data/plots"]').get_attribute("open") is None
     page.locator('details[data-path="data/plots"] > summary').click()
-    page.locator('li.file[data-path="data/plots/curve.png"] a').click()
+    page.locator('li.file[data-path="data/plots/curve.png"] a.preview-link').click()
     expect(page.locator('details[data-path="data/plots"]')).to_have_attribute("open", "")
     image = page.locator("#preview-image")
     expect(image).to_be_visible()
@@ -139,6 +139,12 @@ def test_artifact_tree_expands_and_previews_text_json_csv_and_images(
         page.click("#download")
     download = download_info.value
     assert download.suggested_filename == "curve.png"
+
+    # Each file in the tree has its own download link too.
+    with page.expect_download() as download_info:
+        page.locator('li.file[data-path="data/table.csv"] a.download-link').click()
+    saved = download_info.value.path()
+    assert saved is not None and saved.read_bytes() == b"id,score\n1,0.5\n2,0.75\n3,0.9\n"
 
 
 def test_html_and_svg_artifacts_never_run_as_pages(page: Page, live_server: LiveServer, seed: Seeder) -> None:

@@ -21,6 +21,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
     open: bool = False
     preview_url: str = ""
+    download_url: str = ""
 
 
 @dataclass
@@ -33,6 +34,7 @@ def build_tree(
     list_dir: Callable[[str], list[dict[str, Any]]],
     selected: str,
     preview_url: Callable[[str], str],
+    download_url: Callable[[str], str],
 ) -> Tree:
     """List from the root down; directories on the way to ``selected`` start open.
 
@@ -68,6 +70,7 @@ def build_tree(
                     truncated[0] = True
             else:
                 node.preview_url = preview_url(full)
+                node.download_url = download_url(full)
             nodes.append(node)
         return nodes
 

@@ -164,6 +164,9 @@ class RunPage:
         def preview_url(path: str) -> str:
             return f"{base}?{urlencode({'artifact': path})}#artifacts"
 
+        def download_url(path: str) -> str:
+            return f"{base}/artifact?{urlencode({'path': path})}"
+
         context: dict[str, Any] = {
             "tree_nodes": [],
             "tree_truncated": False,
@@ -175,14 +178,16 @@ class RunPage:
             "image_url": "",
         }
         try:
-            tree = build_tree(lambda path: self.data.list_artifacts(run, path), selected, preview_url)
+            tree = build_tree(
+                lambda path: self.data.list_artifacts(run, path), selected, preview_url, download_url
+            )
             context["tree_nodes"] = tree.nodes
             context["tree_truncated"] = tree.truncated
         except LedgerflowError as error:
             context["artifact_error"] = f"Could not list artifacts: {error.message}"
         if selected:
             context["selected"] = selected
-            context["download_url"] = f"{base}/artifact?{urlencode({'path': selected})}"
+            context["download_url"] = download_url(selected)
             context["image_url"] = f"{base}/artifact?{urlencode({'path': selected, 'inline': '1'})}"
             context["preview"] = self._preview(run, selected)
         return context
