@@ -64,7 +64,9 @@ def test_download_layout_keeps_the_directory_prefix(tmp_path: Path) -> None:
     run_id = run.info.run_id
 
     one = tmp_path / "one"
-    assert ledgerflow.download_artifacts(run_id, "my_dir/my_file.txt", one) == str(one / "my_dir" / "my_file.txt")
+    assert ledgerflow.download_artifacts(run_id, "my_dir/my_file.txt", one) == str(
+        one / "my_dir" / "my_file.txt"
+    )
     assert (one / "my_dir" / "my_file.txt").read_text() == "my_content"
 
     two = tmp_path / "two"
@@ -104,7 +106,11 @@ def test_log_artifact_and_log_artifacts_stream_files(tmp_path: Path) -> None:
     run_id = run.info.run_id
     top = [f for f in ledgerflow.list_artifacts(run_id) if f.path == "top.bin"][0]
     assert top.file_size == 2 * 1024 * 1024
-    assert _listing(run_id, "tree") == [("tree/nested", True), ("tree/top.bin", False), ("tree/with space.txt", False)]
+    assert _listing(run_id, "tree") == [
+        ("tree/nested", True),
+        ("tree/top.bin", False),
+        ("tree/with space.txt", False),
+    ]
     out = Path(ledgerflow.download_artifacts(run_id, "", tmp_path / "all"))
     assert (out / "top.bin").read_bytes() == (source / "top.bin").read_bytes()
     assert (out / "docs" / "with space.txt").read_text() == "spaces"
@@ -160,11 +166,11 @@ def test_log_image_from_numpy_and_pil(tmp_path: Path) -> None:
             ledgerflow.log_image(np.full((2, 2), 3.5), "img/bad.png")
     run_id = run.info.run_id
     array = Image.open(ledgerflow.download_artifacts(run_id, "img/array.png", tmp_path))
-    assert array.size == (6, 4) and array.getpixel((0, 0))[:3] == (255, 0, 0)
+    assert array.size == (6, 4) and tuple(array.convert("RGB").getpixel((0, 0))) == (255, 0, 0)  # type: ignore[arg-type]
     gray = Image.open(ledgerflow.download_artifacts(run_id, "img/gray.png", tmp_path))
     assert gray.size == (4, 3)
     pil = Image.open(ledgerflow.download_artifacts(run_id, "img/pil.png", tmp_path))
-    assert pil.getpixel((1, 1))[:3] == (0, 255, 0)
+    assert tuple(pil.convert("RGB").getpixel((1, 1))) == (0, 255, 0)  # type: ignore[arg-type]
 
 
 def lying_artifact_server(body: bytes, announced: str) -> Any:

@@ -83,7 +83,11 @@ class FlakyTrackingServer:
         raw = b"".join(chunks)
         status, payload = self._handle(scope["path"], json.loads(raw) if raw else {})
         await send(
-            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
         )
         await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
@@ -111,7 +115,9 @@ def test_every_point_arrives_despite_503s(serve: Callable[..., ThreadServer]) ->
 
 
 @pytest.mark.parametrize("variable", ["LEDGERFLOW_ASYNC_LOGGING", "MLFLOW_ENABLE_ASYNC_LOGGING"])
-def test_env_var_turns_async_on(variable: str, monkeypatch: pytest.MonkeyPatch, serve: Callable[..., ThreadServer]) -> None:
+def test_env_var_turns_async_on(
+    variable: str, monkeypatch: pytest.MonkeyPatch, serve: Callable[..., ThreadServer]
+) -> None:
     flaky = FlakyTrackingServer(failures=10_000)
     ledgerflow.set_tracking_uri(serve(flaky).url)
     run = ledgerflow.start_run()
@@ -211,7 +217,9 @@ def test_queued_points_are_flushed_at_interpreter_exit(tmp_path: Path, tracking_
             """
         )
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
     run_id = done.stdout.strip()
     client = ledgerflow.Client(tracking_uri)
     assert len(client.get_metric_history(run_id, "y")) == 300

@@ -172,7 +172,9 @@ def test_run_without_context_manager_is_finished_at_exit(tmp_path: Path, trackin
             """
         )
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
     run = ledgerflow.get_run(out.stdout.strip())
     assert run.info.status == "FINISHED"
     assert run.data.metrics == {"m": 1.0}

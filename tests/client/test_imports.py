@@ -13,14 +13,15 @@ HEAVY = ("sqlalchemy", "starlette", "uvicorn", "boto3", "orjson", "pandas", "htt
 
 
 def _fresh(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     return done.stdout
 
 
 def test_import_pulls_in_no_heavy_dependency() -> None:
     out = _fresh(
-        "import sys, json, ledgerflow\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+        "import sys, json, ledgerflow\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     loaded = set(json.loads(out))
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
@@ -40,7 +41,9 @@ def test_fluent_api_and_client_load_without_the_transport() -> None:
 
 def test_import_takes_at_most_200_ms() -> None:
     best = min(
-        float(_fresh("import time; t = time.perf_counter(); import ledgerflow; print(time.perf_counter() - t)"))
+        float(
+            _fresh("import time; t = time.perf_counter(); import ledgerflow; print(time.perf_counter() - t)")
+        )
         for _ in range(3)
     )
     assert best <= 0.2, f"import ledgerflow took {best:.3f} s"

@@ -31,7 +31,9 @@ def _git(folder: Path, *args: str) -> str:
 
 def _run_script(script: Path, uri: str) -> dict[str, object]:
     script.write_text(textwrap.dedent(SCRIPT.format(uri=uri)))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

@@ -22,7 +22,14 @@ def test_search_runs_returns_a_dataframe_with_mlflow_columns() -> None:
         ledgerflow.log_metric("acc", 0.7)
     frame = ledgerflow.search_runs()
     assert isinstance(frame, pd.DataFrame)
-    assert list(frame.columns[:6]) == ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    assert list(frame.columns[:6]) == [
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+    ]
     assert {"metrics.acc", "params.lr", "tags.mlflow.runName"} <= set(frame.columns)
     assert set(frame["experiment_id"]) == {experiment.experiment_id}
     assert str(frame["start_time"].dtype).startswith("datetime64")

@@ -27,7 +27,13 @@ class Scripted:
         self.seen.append((scope["method"], scope["path"], scope["query_string"].decode()))
         status, body = self.answers.pop(0) if self.answers else (200, {})
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": raw})
         del message
 
@@ -37,7 +43,9 @@ def _transport(url: str) -> HttpTransport:
 
 
 def test_idempotent_call_retries_transient_statuses(serve: Callable[..., ThreadServer]) -> None:
-    app = Scripted([(503, {}), (429, {}), (502, b"bad gateway"), (200, {"experiment": {"experiment_id": "0"}})])
+    app = Scripted(
+        [(503, {}), (429, {}), (502, b"bad gateway"), (200, {"experiment": {"experiment_id": "0"}})]
+    )
     transport = _transport(serve(app).url)
     assert transport.call("GET", "/2.0/mlflow/experiments/get", {"experiment_id": "0"})["experiment"] == {
         "experiment_id": "0"
