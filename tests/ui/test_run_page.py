@@ -72,6 +72,9 @@ def test_run_page_shows_info_params_metrics_tags_and_charts(
     expect(page.locator("#params")).to_contain_text("tree")
     expect(page.locator("#metrics tbody tr", has_text="loss")).to_contain_text("0.35")
     expect(page.locator("#metrics tbody tr", has_text="acc")).to_contain_text("0.9")
+    loss = page.locator('#metrics tbody tr[data-key="loss"]')
+    expect(loss.locator("td.min")).to_have_text("0.35")
+    expect(loss.locator("td.max")).to_have_text("1")
     expect(page.locator("#tags table.kv").first).to_contain_text("vision")
     # System tags are tucked away, not mixed with the user's.
     assert "mlflow.source.name" not in page.locator("#tags table.kv").first.inner_text()

@@ -3,6 +3,7 @@ route its download links and image previews use."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,8 @@ class Chart:
     svg: Markup
     count: int
     shown: int
+    low: float | None
+    high: float | None
 
 
 def thin(points: list[Point], limit: int = MAX_CHART_POINTS) -> list[Point]:
@@ -144,8 +147,11 @@ class RunPage:
             "source_type": tag_values.get("mlflow.source.type", {}).get("value", ""),
             "git_commit": tag_values.get("mlflow.source.git.commit", {}).get("value", ""),
             "parent_run_id": tag_values.get("mlflow.parentRunId", {}).get("value", ""),
-            "charts": self._charts(info["run_id"], [m["key"] for m in metrics]),
         }
+        charts = self._charts(info["run_id"], [m["key"] for m in metrics])
+        # Latest alone misleads after early stopping; min and max come free with the history.
+        context["charts"] = charts
+        context["ranges"] = {c.key: (c.low, c.high) for c in charts}
         context.update(self._artifacts(run, selected))
         return context
 
@@ -154,7 +160,9 @@ class RunPage:
         for key in keys[:MAX_CHARTS]:
             points = self.data.metric_history(run_id, key, MAX_HISTORY_POINTS)
             shown = thin(points)
-            charts.append(Chart(key, line_chart(key, shown), len(points), len(shown)))
+            finite = [p.value for p in points if math.isfinite(p.value)]
+            low, high = (min(finite), max(finite)) if finite else (None, None)
+            charts.append(Chart(key, line_chart(key, shown), len(points), len(shown), low, high))
         return charts
 
     def _artifacts(self, run: dict[str, Any], selected: str) -> dict[str, Any]:
