@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("ledgerflow.cli.gc", "gc"),
     "experiments": ("ledgerflow.cli.experiments", "experiments"),
     "runs": ("ledgerflow.cli.runs", "runs"),
+    "models": ("ledgerflow.cli.models", "models"),
 }
 
 

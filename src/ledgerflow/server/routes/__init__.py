@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from ledgerflow.server.routes import artifacts, experiments, logged_models, misc, runs
+from ledgerflow.server.routes import artifacts, experiments, logged_models, misc, registry, runs
 
 if TYPE_CHECKING:
     from ledgerflow.tracking.services import Services
 
-ALL_TABLES = [experiments.TABLE, runs.TABLE, logged_models.TABLE, artifacts.TABLE, misc.TABLE]
+ALL_TABLES = [
+    experiments.TABLE,
+    runs.TABLE,
+    logged_models.TABLE,
+    artifacts.TABLE,
+    registry.TABLE,
+    misc.TABLE,
+]
 
 
 def extra_routes(services: Services) -> list[BaseRoute]:
