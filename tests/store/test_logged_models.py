@@ -71,6 +71,8 @@ def test_create_validation_errors(api: Api) -> None:
     message = api.error("post", MODELS, {"name": "m"}, 400, "INVALID_PARAMETER_VALUE")
     assert "experiment_id" in message
     api.error("post", MODELS, {"experiment_id": "999"}, 404, "RESOURCE_DOES_NOT_EXIST")
+    for huge in ("2147483648", "99999999999999999999"):
+        api.error("post", MODELS, {"experiment_id": huge}, 404, "RESOURCE_DOES_NOT_EXIST")
     message = api.error("post", MODELS, {"experiment_id": "abc"}, 400, "INVALID_PARAMETER_VALUE")
     assert "valid integer" in message
     for bad in (

@@ -143,6 +143,8 @@ def test_outputs_validation(api: Api) -> None:
         {"run_id": run_id, "models": [{"step": 1}]},
         {"run_id": run_id, "models": [{"model_id": model_id, "step": "later"}]},
         {"run_id": 7, "models": []},
+        {"run_id": run_id, "models": [{"model_id": model_id, "step": 2**63}]},
+        {"run_id": run_id, "models": [{"model_id": model_id, "step": 1.5}]},
     ):
         api.error("post", "runs/outputs", body, 400, "INVALID_PARAMETER_VALUE")
     # All-or-nothing: a request naming one good and one unknown model links neither.

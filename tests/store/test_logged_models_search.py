@@ -142,3 +142,15 @@ def test_string_comparisons_are_case_sensitive_except_ilike(api: Api) -> None:
     assert ids(search(api, experiment_ids=[eid], filter="name = 'model'")) == []
     assert ids(search(api, experiment_ids=[eid], filter="name ILIKE 'model'")) == [xyz]
     assert ids(search(api, experiment_ids=[eid], filter="name LIKE 'oth%'")) == [xy]
+
+
+def test_out_of_range_numbers_never_reach_the_database(api: Api) -> None:
+    # An id no INTEGER column can hold matches nothing; an int64 overflow is a 400.
+    assert search(api, experiment_ids=["99999999999999999999", "2147483648"]) == {}
+    eid = api.ok("post", "experiments/create", {"name": "e"})["experiment_id"]
+    model_id = create(api, eid, "m")
+    huge = search(api, experiment_ids=[eid], max_results=2**63 - 1)
+    assert ids(huge) == [model_id]
+    response = api.post(SEARCH, {"experiment_ids": [eid], "max_results": 10**20})
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -7,12 +7,14 @@ strings. Required-field checks look at the snake_case key only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 from ledgerflow.errors import InvalidParameter
 
 _MISSING = object()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PY_TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", list: "list", dict: "dict"}
 
 
@@ -79,18 +81,20 @@ class Payload:
         value = self._get(key, required)
         if value is _MISSING:
             return default
+        number: int | None = None
         if isinstance(value, bool):
             raise _invalid(self._name(key), value, "an integer")
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise _invalid(self._name(key), value, "an integer")
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = int(value.strip())
+        # Out of int64 range is a proto parse error, and would overflow every BIGINT column.
+        if number is None or not _INT64_MIN <= number <= _INT64_MAX:
+            raise _invalid(self._name(key), value, "a 64-bit integer" if number is not None else "an integer")
+        return number
 
     def req_int64(self, key: str) -> int:
         value = self.int64(key, required=True)

@@ -36,6 +36,12 @@ MAX_MODEL_TYPE_LENGTH = 500
 # so model tags get far more room than run tags; the bound only stops abuse.
 MAX_TAG_VALUE_LENGTH = 100_000
 DEFAULT_MAX_RESULTS = 100
+# MLflow sets no cap; a larger request gets this many and a next_page_token, which is within
+# the paging contract and keeps LIMIT arithmetic and memory bounded.
+MAX_PAGE_SIZE = 50_000
+# experiments.experiment_id is a 32-bit INTEGER: ids outside it cannot exist, and sending
+# them to PostgreSQL or MySQL would fail the query instead of matching nothing.
+_ID_RANGE = range(-(2**31), 2**31)
 # Characters MLflow refuses in a logged model name: the name becomes part of
 # ``runs:/<run>/<name>`` URIs and artifact paths.
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
@@ -103,8 +109,8 @@ class LoggedModelService:
         order_by: list[dict[str, Any]],
         page_token: str | None,
     ) -> dict[str, Any]:
-        ids = [parse_experiment_id(eid) for eid in experiment_ids]
-        limit = DEFAULT_MAX_RESULTS if max_results is None else max_results
+        ids = [eid for eid in map(parse_experiment_id, experiment_ids) if eid in _ID_RANGE]
+        limit = DEFAULT_MAX_RESULTS if max_results is None else min(max_results, MAX_PAGE_SIZE)
         # Imported here: the search grammar is its own module and pulls in the filter parser.
         from ledgerflow.store.search_logged_models import search_logged_model_ids
 
@@ -140,6 +146,8 @@ class LoggedModelService:
         creator_id: str | None = None,
     ) -> dict[str, Any]:
         eid = parse_experiment_id(experiment_id)
+        if eid not in _ID_RANGE:
+            raise ResourceDoesNotExist(f"No Experiment with id={eid} exists")
         # An empty name is the proto default, i.e. "not given": generate one as for runs.
         model_name = name or generate_run_name()
         validate_model_name(model_name)
