@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 
 import ledgerflow
 from ledgerflow.client.transport import HttpTransport, LocalTransport, make_transport
+from ledgerflow.config import ServerConfig
 from ledgerflow.errors import InvalidParameter, RestError
 from tests.client.conftest import ThreadServer, free_port
 
@@ -136,3 +140,62 @@ def test_sqlite_uri_keeps_artifacts_beside_the_database(tmp_path: Path) -> None:
 def test_unsupported_scheme_is_refused() -> None:
     with pytest.raises(InvalidParameter, match="Unsupported tracking URI"):
         make_transport("databricks://profile")
+
+
+# Run in a fresh interpreter where the server-side packages cannot be imported at all.
+WITHOUT_SERVER_EXTRA = """
+import sys
+for name in ("sqlalchemy", "starlette", "uvicorn", "orjson", "alembic", "boto3"):
+    sys.modules[name] = None
+import ledgerflow
+ledgerflow.set_tracking_uri(sys.argv[1])
+"""
+
+
+def _light_client(code: str, uri: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_SERVER_EXTRA + textwrap.dedent(code), uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_light_client_logs_to_a_server_without_the_server_extra(
+    make_live_server: Callable[[ServerConfig], Any], tmp_path: Path
+) -> None:
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{tmp_path / 's.db'}", artifacts_destination=str(tmp_path / "a")
+    )
+    url = str(make_live_server(config).url)
+    done = _light_client(
+        """
+        with ledgerflow.start_run() as run:
+            ledgerflow.log_metric("m", 1.5)
+            ledgerflow.log_text("t", "x/y.txt")
+        print(run.info.run_id)
+        """,
+        url,
+    )
+    assert done.returncode == 0, done.stderr
+    client = ledgerflow.Client(url)
+    run_id = done.stdout.strip()
+    assert client.get_run(run_id).data.metrics == {"m": 1.5}
+    assert [f.path for f in client.list_artifacts(run_id, "x")] == ["x/y.txt"]
+    client.close()
+
+
+def test_local_store_without_the_server_extra_says_what_to_install(tmp_path: Path) -> None:
+    done = _light_client(
+        """
+        from ledgerflow.errors import MissingExtra
+        try:
+            ledgerflow.start_run()
+        except MissingExtra as error:
+            print(error)
+        """,
+        str(tmp_path / "store"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'ledgerflow[server]'" in done.stdout

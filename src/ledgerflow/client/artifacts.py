@@ -1,8 +1,9 @@
 """Run artifacts: upload, list and download, through the server's proxy or a local folder.
 
 A run whose ``artifact_uri`` is ``mlflow-artifacts:/...`` talks to the tracking server's
-artifact proxy (one streamed PUT per file, GET to list and download). A local store, or a
-plain folder URI, is read and written directly. Listings always name paths relative to the
+artifact proxy (one streamed PUT per file, GET to list and download, checked against the
+``X-Ledgerflow-Sha256`` header). A local store writes through the in-process artifact
+service into its artifacts folder; a plain folder URI is read and written directly. Listings always name paths relative to the
 run's artifact root, as MLflow's ``list_artifacts`` does.
 """
 
@@ -16,12 +17,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from ledgerflow.client.entities import FileInfo
 from ledgerflow.client.transport import HttpTransport, LocalTransport, Transport, artifact_url_path
 from ledgerflow.errors import InvalidParameter, LedgerflowError, ResourceDoesNotExist
+
+if TYPE_CHECKING:
+    from ledgerflow.tracking.services import Services
 
 CHUNK = 1024 * 1024
 SHA256_HEADER = "X-Ledgerflow-Sha256"
@@ -108,14 +112,7 @@ class ProxyArtifacts:
                     out.write(block)
         finally:
             response.close()
-        if expected and expected.lower() != digest.hexdigest():
-            partial.unlink(missing_ok=True)
-            raise LedgerflowError(
-                f"Artifact '{path}' failed its integrity check: the server announced SHA-256 "
-                f"{expected} but the bytes received hash to {digest.hexdigest()}.",
-                error_code="DATA_LOSS",
-            )
-        os.replace(partial, dest)
+        _settle(partial, dest, path, expected, digest.hexdigest())
         return True
 
 
@@ -152,9 +149,59 @@ class FolderArtifacts:
         return True
 
 
-def store_for(transport: Transport, artifact_uri: str) -> ArtifactStore:
+class ServiceArtifacts:
+    """A local store's artifacts through the tracking services in this process: the same
+    path checks, storage backends and recorded digests as a server over that store."""
+
+    def __init__(self, services: Services, run_id: str) -> None:
+        self.artifacts = services.artifacts
+        self.run_id = run_id
+
+    def upload_file(self, local_file: Path, dest_path: str) -> None:
+        target = self.artifacts.run_file(self.run_id, dest_path)
+        with local_file.open("rb") as handle:
+            self.artifacts.store(target, iter(lambda: handle.read(CHUNK), b""))
+
+    def list(self, path: str) -> list[FileInfo]:
+        listing = self.artifacts.list_run_artifacts(self.run_id, path or None)
+        return sorted((FileInfo.from_json(f) for f in listing.get("files") or []), key=lambda f: f.path)
+
+    def download_file(self, path: str, dest: Path) -> bool:
+        target = self.artifacts.run_file(self.run_id, path)
+        try:
+            download = self.artifacts.open_download(target)
+        except ResourceDoesNotExist:
+            return False
+        digest = hashlib.sha256()
+        partial = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with partial.open("wb") as out:
+                for block in download.chunks:
+                    digest.update(block)
+                    out.write(block)
+        finally:
+            download.close()
+        expected = download.digest.sha256 if download.digest is not None else None
+        _settle(partial, dest, path, expected, digest.hexdigest())
+        return True
+
+
+def _settle(partial: Path, dest: Path, path: str, expected: str | None, actual: str) -> None:
+    """Move a finished download into place, unless its bytes do not match the digest."""
+    if expected and expected.lower() != actual:
+        partial.unlink(missing_ok=True)
+        raise LedgerflowError(
+            f"Artifact '{path}' failed its integrity check: the server announced SHA-256 "
+            f"{expected} but the bytes received hash to {actual}.",
+            error_code="DATA_LOSS",
+        )
+    os.replace(partial, dest)
+
+
+def store_for(transport: Transport, run_id: str, artifact_uri: str) -> ArtifactStore:
     if isinstance(transport, LocalTransport):
-        return FolderArtifacts(transport.artifact_folder(artifact_uri))
+        return ServiceArtifacts(transport.services, run_id)
     if artifact_uri.startswith("mlflow-artifacts:"):
         if not isinstance(transport, HttpTransport):
             raise InvalidParameter(f"'{artifact_uri}' needs a tracking server to reach its artifacts.")

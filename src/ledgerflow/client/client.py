@@ -355,7 +355,7 @@ class Client:
     # -- artifacts --------------------------------------------------------------------------
 
     def _artifacts(self, run_id: str) -> artifact_ops.ArtifactStore:
-        return artifact_ops.store_for(self.transport, self.get_run(run_id).info.artifact_uri)
+        return artifact_ops.store_for(self.transport, run_id, self.get_run(run_id).info.artifact_uri)
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None

@@ -261,11 +261,12 @@ def local_store_paths(uri: str) -> tuple[str, str]:
     """
     artifacts_env = _env("LEDGERFLOW_ARTIFACTS_DESTINATION")
     if uri.startswith("sqlite:"):
-        parsed = urlparse(uri)
-        db_path = unquote(uri.split("sqlite:///", 1)[1]) if uri.startswith("sqlite:///") else ""
-        if not db_path or db_path == ":memory:" or parsed.path in ("", "/:memory:"):
-            raise InvalidParameter(f"Tracking URI '{uri}' must name an SQLite file.")
+        db_path = unquote(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else ""
+        if not db_path or db_path == ":memory:":
+            # Each connection of an in-memory database would see an empty store.
+            raise InvalidParameter(f"Tracking URI '{uri}' must name an SQLite file (sqlite:///path/to.db).")
         folder = Path(db_path).resolve().parent
+        folder.mkdir(parents=True, exist_ok=True)
         return uri, artifacts_env or str(folder / LOCAL_ARTIFACTS_DIR)
     if "://" in uri and not uri.startswith("file:"):
         scheme = uri.split("://", 1)[0]
@@ -321,23 +322,9 @@ class LocalTransport:
         except LedgerflowError as error:
             raise RestError(error.error_code, error.message, error.http_status) from None
 
-    def artifact_folder(self, artifact_uri: str) -> str:
-        """The folder on disk behind a run's artifact URI."""
-        if artifact_uri.startswith("mlflow-artifacts:"):
-            rest = artifact_uri[len("mlflow-artifacts:") :].lstrip("/")
-            if "://" in self.artifacts_destination:
-                raise InvalidParameter(
-                    f"Artifacts at '{self.artifacts_destination}' need a tracking server; "
-                    "set the tracking URI to the server's http:// address."
-                )
-            return os.path.join(self.artifacts_destination, *rest.split("/"))
-        if artifact_uri.startswith("file:"):
-            return unquote(urlparse(artifact_uri).path)
-        if "://" in artifact_uri:
-            raise InvalidParameter(
-                f"Artifact URI '{artifact_uri}' is not a local folder; log through a tracking server."
-            )
-        return artifact_uri
+    @property
+    def services(self) -> Services:
+        return self._ready()[0]
 
     def close(self) -> None:
         with self._lock:
