@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.testclient import TestClient
 
 
@@ -58,8 +60,19 @@ def test_unknown_route_and_method_are_json_errors(client: TestClient) -> None:
 
 def test_int64_as_strings_are_accepted(client: TestClient) -> None:
     # The Java client prints int64 fields as JSON strings.
-    answer = client.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
-    assert answer.status_code == 200
+    created = client.post("/api/2.0/mlflow/experiments/create", json={"name": "java"}).json()
+    run = client.post(
+        "/api/2.0/mlflow/runs/create",
+        json={"experiment_id": created["experiment_id"], "start_time": "1700000000000"},
+    )
+    assert run.status_code == 200, run.text
+    assert run.json()["run"]["info"]["start_time"] == 1700000000000
+
+
+def test_out_of_range_experiment_id_is_not_found(client: TestClient) -> None:
+    answer = client.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "99999999999999999999"})
+    assert answer.status_code == 404
+    assert answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_openapi_lists_every_endpoint(client: TestClient) -> None:
@@ -68,5 +81,6 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
     table = client.app.state.endpoints  # type: ignore[attr-defined]
     for endpoint in table.endpoints:
         prefix = "/ajax-api" if endpoint.ajax_only else "/api"
-        assert endpoint.method.lower() in document["paths"][prefix + endpoint.path]
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", endpoint.path)
+        assert endpoint.method.lower() in document["paths"][prefix + path]
     assert "/api/2.0/mlflow/experiments/create" in document["paths"]

@@ -38,7 +38,7 @@ def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
     }
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"\{(\w+)\}", path)
+        for name in re.findall(r"\{(\w+)(?::\w+)?\}", path)
     ]
     if parameters:
         operation["parameters"] = parameters
@@ -54,7 +54,8 @@ def build_openapi(table: EndpointTable) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in table.endpoints:
         prefix = "/ajax-api" if endpoint.ajax_only else "/api"
-        entry = paths.setdefault(prefix + endpoint.path, {})
+        # OpenAPI has no converters: ``{key:path}`` is documented as ``{key}``.
+        entry = paths.setdefault(prefix + re.sub(r"\{(\w+):\w+\}", r"{\1}", endpoint.path), {})
         entry[endpoint.method.lower()] = _operation(endpoint.method, endpoint.path, endpoint.handler)
     return {
         "openapi": "3.1.0",

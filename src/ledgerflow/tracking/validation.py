@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ledgerflow.errors import InvalidParameter
+from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -76,6 +76,11 @@ def parse_experiment_id(value: str | int | None) -> int:
     if value is None or value == "":
         raise InvalidParameter("Missing value for required parameter 'experiment_id'.")
     try:
-        return int(value)
+        experiment_id = int(value)
     except (TypeError, ValueError):
         raise InvalidParameter(f"Experiment ID must be a valid integer, got '{value}'") from None
+    if not -(2**31) <= experiment_id < 2**31:
+        # Ids are 32-bit columns: such an experiment cannot exist, and asking the database
+        # would fail with an out-of-range error instead of a clean "not found".
+        raise ResourceDoesNotExist(f"No Experiment with id={value} exists")
+    return experiment_id
