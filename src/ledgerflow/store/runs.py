@@ -43,8 +43,12 @@ def info_to_wire(row: Any) -> dict[str, Any]:
     return info
 
 
+# Built once: this lookup opens every write, and constructing a select costs more than running it.
+_FIND_RUN = sa.select(runs).where(runs.c.run_uuid == sa.bindparam("run_id"))
+
+
 def find_row(conn: Connection, run_id: str) -> Any:
-    return conn.execute(sa.select(runs).where(runs.c.run_uuid == run_id)).first()
+    return conn.execute(_FIND_RUN, {"run_id": run_id}).first()
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ inside the statement instead of by a racy read-then-write.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,9 +18,14 @@ from sqlalchemy.engine import Connection
 
 def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows, silently skipping any whose primary key already exists."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
+    if rows:
+        conn.execute(_insert_ignore(table, conn.dialect.name), list(rows))
+
+
+# The builders below are pure and their statements immutable, so they are memoised: building
+# an ON CONFLICT statement costs more than executing it on a hot single-point write.
+@functools.cache
+def _insert_ignore(table: sa.Table, dialect: str) -> Any:
     stmt: Any
     if dialect == "postgresql":
         stmt = postgresql.insert(table).on_conflict_do_nothing()
@@ -29,7 +35,7 @@ def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict[str, An
         stmt = sa.insert(table).prefix_with("IGNORE")
     else:
         raise NotImplementedError(dialect)
-    conn.execute(stmt, list(rows))
+    return stmt
 
 
 def upsert(
@@ -44,9 +50,12 @@ def upsert(
 
     Rows must be unique by key: PostgreSQL refuses to update one row twice in a statement.
     """
-    if not rows:
-        return
-    dialect = conn.dialect.name
+    if rows:
+        conn.execute(_upsert(table, conn.dialect.name, tuple(keys), tuple(update)), list(rows))
+
+
+@functools.cache
+def _upsert(table: sa.Table, dialect: str, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
     stmt: Any
     if dialect in ("postgresql", "sqlite"):
         base = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
@@ -59,7 +68,7 @@ def upsert(
         stmt = my_base.on_duplicate_key_update({name: my_base.inserted[name] for name in update})
     else:
         raise NotImplementedError(dialect)
-    conn.execute(stmt, list(rows))
+    return stmt
 
 
 def upsert_if_greater(
@@ -77,9 +86,15 @@ def upsert_if_greater(
     This keeps "max by (step, timestamp, value)" correct under concurrent writers without
     reading the current row first. Rows must be unique by key.
     """
-    if not rows:
-        return
-    dialect = conn.dialect.name
+    if rows:
+        stmt = _upsert_if_greater(table, conn.dialect.name, tuple(keys), tuple(order), tuple(other))
+        conn.execute(stmt, list(rows))
+
+
+@functools.cache
+def _upsert_if_greater(
+    table: sa.Table, dialect: str, keys: tuple[str, ...], order: tuple[str, ...], other: tuple[str, ...]
+) -> Any:
     stored = sa.tuple_(*(table.c[name] for name in order))
     stmt: Any
     if dialect in ("postgresql", "sqlite"):
@@ -103,4 +118,4 @@ def upsert_if_greater(
         stmt = my_base.on_duplicate_key_update(assignments)
     else:
         raise NotImplementedError(dialect)
-    conn.execute(stmt, list(rows))
+    return stmt
