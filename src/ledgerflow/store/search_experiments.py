@@ -50,7 +50,7 @@ def search_experiment_ids(
     query = sa.select(experiments.c.experiment_id).where(experiments.c.lifecycle_stage.in_(stages))
     for comparison in comparisons:
         query = query.where(_condition(comparison, text))
-    query = query.order_by(*_ordering(order_keys)).limit(max_results + 1).offset(offset)
+    query = query.order_by(*_ordering(order_keys, text.dialect)).limit(max_results + 1).offset(offset)
     ids = [int(row[0]) for row in conn.execute(query)]
     return paging.page(ids, offset, max_results)
 
@@ -97,10 +97,10 @@ def _id_condition(comparison: Comparison) -> ColumnElement[bool]:
     return column.not_in(ids)
 
 
-def _ordering(order_keys: Sequence[OrderKey]) -> list[ColumnElement[Any]]:
+def _ordering(order_keys: Sequence[OrderKey], dialect: str) -> list[ColumnElement[Any]]:
     ordering: list[ColumnElement[Any]] = []
     for key in order_keys:
         assert key.entity == "attribute"  # the grammar makes only attributes orderable
-        ordering.extend(nulls_last(_COLUMNS[key.key], key.ascending))
+        ordering.extend(nulls_last(_COLUMNS[key.key], key.ascending, dialect))
     ordering.append(experiments.c.experiment_id.asc())
     return ordering

@@ -73,10 +73,12 @@ def search_logged_model_ids(
     ordering: list[ColumnElement[Any]] = []
     for key, item_scope in order_keys:
         if key.entity == "metric":
-            ordering.extend(nulls_last(_latest_metric(key.key, item_scope, text), key.ascending))
+            ordering.extend(
+                nulls_last(_latest_metric(key.key, item_scope, text), key.ascending, text.dialect)
+            )
         else:
-            ordering.extend(nulls_last(_COLUMNS[key.key], key.ascending))
-    ordering.extend(nulls_last(logged_models.c.creation_timestamp_ms, ascending=False))
+            ordering.extend(nulls_last(_COLUMNS[key.key], key.ascending, text.dialect))
+    ordering.extend(nulls_last(logged_models.c.creation_timestamp_ms, False, text.dialect))
     ordering.append(logged_models.c.model_id.asc())
     query = query.order_by(*ordering).limit(max_results + 1).offset(offset)
     ids = [row[0] for row in conn.execute(query)]

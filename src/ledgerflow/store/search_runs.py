@@ -1,6 +1,9 @@
-"""runs/search as one SELECT of run ids: filters become EXISTS subqueries on the indexed
-child tables, order keys become LEFT JOINs on (run_uuid, key), and the page is a
-LIMIT/OFFSET. Run contents are loaded by the caller for the ids of one page only.
+"""runs/search as a SELECT of run ids: filters become EXISTS subqueries on the indexed
+child tables, order keys become JOINs on (run_uuid, key), and the page is a LIMIT/OFFSET.
+Run contents are loaded by the caller for the ids of one page only.
+
+Ordering by a metric first is split into (at most three) slices, one SELECT each, so the
+common "best runs by metric" page reads the metric index in order and stops early.
 """
 
 from __future__ import annotations
@@ -55,14 +58,22 @@ def search_run_ids(
     if not experiment_ids:
         return [], None
     text = SqlText(conn.dialect.name)
-    query = sa.select(runs.c.run_uuid).where(
+    base = sa.select(runs.c.run_uuid).where(
         runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(stages)
     )
-    for condition in run_conditions(comparisons, text):
-        query = query.where(condition)
-    query, ordering = _apply_order(query, order_keys, text)
-    query = query.order_by(*ordering).limit(max_results + 1).offset(offset)
-    ids = [row[0] for row in conn.execute(query)]
+    if order_keys and order_keys[0].entity == "metric":
+        first = order_keys[0]
+        on_key = [c for c in comparisons if c.entity == "metric" and c.key == first.key]
+        others = [c for c in comparisons if c not in on_key]
+        segments = _metric_segments(base.where(*run_conditions(others, text)), first, on_key, text)
+        rest = order_keys[1:]
+    else:
+        segments, rest = [(base.where(*run_conditions(comparisons, text)), [])], list(order_keys)
+    slices = []
+    for query, leading in segments:
+        query, ordering = _order_terms(query, rest, text, first_alias=1)
+        slices.append(query.order_by(*leading, *ordering))
+    ids = _fetch(conn, slices, offset, max_results + 1)
     return paging.page(ids, offset, max_results)
 
 
@@ -82,9 +93,13 @@ def run_conditions(comparisons: Sequence[Comparison], text: SqlText) -> list[Col
     return conditions
 
 
+def _number(comparison: Comparison) -> float:
+    assert isinstance(comparison.value, float)  # the grammar gives metrics numeric values
+    return comparison.value
+
+
 def _metric_condition(comparison: Comparison, text: SqlText) -> ColumnElement[bool]:
-    assert isinstance(comparison.value, float)
-    value_test = compare_number(latest_metrics.c.value, comparison.op, comparison.value)
+    value_test = compare_number(latest_metrics.c.value, comparison.op, _number(comparison))
     # NaN is unequal to everything and compares false otherwise (IEEE).
     if comparison.op == NE:
         value_test = sa.or_(latest_metrics.c.is_nan, value_test)
@@ -128,16 +143,42 @@ def _dataset_condition(comparisons: Sequence[Comparison], text: SqlText) -> Colu
     )
 
 
-def _apply_order(
-    query: sa.Select[Any], order_keys: Sequence[OrderKey], text: SqlText
+def _metric_segments(
+    base: sa.Select[Any], key: OrderKey, filters_on_key: Sequence[Comparison], text: SqlText
+) -> list[tuple[sa.Select[Any], list[ColumnElement[Any]]]]:
+    """The runs in the order of their first metric key, as up to three consecutive slices.
+
+    Real values come first, then NaN, then runs without the metric (BC-05), whatever the
+    direction. Querying the slices one after the other instead of sorting on a rank lets the
+    first slice walk the (key, value) index in order and stop at the LIMIT. Filters on the
+    same metric apply to the joined row itself, which keeps that index usable for them too.
+    """
+    joined = latest_metrics.alias("order_0")
+    on = sa.and_(joined.c.run_uuid == runs.c.run_uuid, text.equals(joined.c.key, key.key))
+    value: ColumnElement[Any] = joined.c.value.asc() if key.ascending else joined.c.value.desc()
+    on_value = [compare_number(joined.c.value, c.op, _number(c)) for c in filters_on_key]
+    segments: list[tuple[sa.Select[Any], list[ColumnElement[Any]]]] = [
+        (base.join(joined, on).where(sa.not_(joined.c.is_nan), *on_value), [value])
+    ]
+    # A filter on the same metric already excludes the runs without it, and NaN unless it is !=.
+    if all(c.op == NE for c in filters_on_key):
+        segments.append((base.join(joined, on).where(joined.c.is_nan), []))
+    if not filters_on_key:
+        missing = sa.exists().where(
+            latest_metrics.c.run_uuid == runs.c.run_uuid, text.equals(latest_metrics.c.key, key.key)
+        )
+        segments.append((base.where(sa.not_(missing)), []))
+    return segments
+
+
+def _order_terms(
+    query: sa.Select[Any], order_keys: Sequence[OrderKey], text: SqlText, first_alias: int
 ) -> tuple[sa.Select[Any], list[ColumnElement[Any]]]:
+    dialect = text.dialect
     ordering: list[ColumnElement[Any]] = []
-    orders_by_start_time = False
-    for index, key in enumerate(order_keys):
+    for index, key in enumerate(order_keys, start=first_alias):
         if key.entity == "attribute":
-            column = _ATTRIBUTE_COLUMNS[key.key]
-            orders_by_start_time = orders_by_start_time or key.key == "start_time"
-            ordering.extend(nulls_last(column, key.ascending))
+            ordering.extend(nulls_last(_ATTRIBUTE_COLUMNS[key.key], key.ascending, dialect))
             continue
         if key.entity == "metric":
             joined = latest_metrics.alias(f"order_{index}")
@@ -146,12 +187,30 @@ def _apply_order(
             ordering.extend([rank, value.asc() if key.ascending else value.desc()])
         else:
             joined = (params if key.entity == "param" else tags).alias(f"order_{index}")
-            ordering.extend(nulls_last(joined.c.value, key.ascending))
+            ordering.extend(nulls_last(joined.c.value, key.ascending, dialect))
         query = query.outerjoin(
             joined, sa.and_(joined.c.run_uuid == runs.c.run_uuid, text.equals(joined.c.key, key.key))
         )
     # MLflow's tie-breakers: newest first, then the id, so that pages never overlap.
-    if not orders_by_start_time:
-        ordering.extend(nulls_last(runs.c.start_time, ascending=False))
+    if not any(k.entity == "attribute" and k.key == "start_time" for k in order_keys):
+        ordering.extend(nulls_last(runs.c.start_time, False, dialect))
     ordering.append(runs.c.run_uuid.asc())
     return query, ordering
+
+
+def _fetch(conn: Connection, slices: Sequence[sa.Select[Any]], offset: int, count: int) -> list[str]:
+    """``count`` ids from ``offset`` of the concatenation of ordered slices."""
+    found: list[str] = []
+    skip = offset
+    for query in slices:
+        rows = [row[0] for row in conn.execute(query.limit(count - len(found)).offset(skip))]
+        if rows:
+            skip = 0
+            found.extend(rows)
+            if len(found) == count:
+                break
+        elif skip:
+            # The whole slice lies before the page: count it to know how much is left to skip.
+            size = conn.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+            skip -= int(size.scalar_one())
+    return found

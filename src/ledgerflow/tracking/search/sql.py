@@ -159,7 +159,14 @@ def compare_number(column: ColumnElement[Any], op: str, value: float) -> ColumnE
     raise AssertionError(f"not a numeric comparator: {op}")
 
 
-def nulls_last(column: ColumnElement[Any], ascending: bool) -> list[ColumnElement[Any]]:
-    """ORDER BY terms that put NULLs after every value in either direction, on every backend."""
-    missing = sa.case((column.is_(None), 1), else_=0)
-    return [missing, column.asc() if ascending else column.desc()]
+def nulls_last(column: ColumnElement[Any], ascending: bool, dialect: str) -> list[ColumnElement[Any]]:
+    """ORDER BY terms that put NULLs after every value in either direction, on every backend.
+
+    SQLite and MySQL already sort NULLs last when descending; leaving that term plain lets
+    them read an index in order and stop at the LIMIT.
+    """
+    if not ascending and dialect != "postgresql":
+        return [column.desc()]
+    if dialect == "mysql":
+        return [sa.case((column.is_(None), 1), else_=0), column.asc()]
+    return [column.asc().nulls_last() if ascending else column.desc().nulls_last()]
