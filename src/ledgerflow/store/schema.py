@@ -257,3 +257,106 @@ artifact_digests = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("created_time", sa.BigInteger, nullable=False),
 )
+
+# -- model registry -------------------------------------------------------------------------
+# A surrogate id keys the registry so a rename touches one row; ``max_version`` hands out
+# version numbers (never reused after a delete, as in MLflow) and its UPDATE serialises
+# concurrent version creates on one model.
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("registered_model_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("description", LONG_TEXT, nullable=True),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("deployment_job_id", sa.String(256), nullable=True),
+    sa.Column("max_version", sa.Integer, nullable=False, default=0),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column(
+        "registered_model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "registered_model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("description", LONG_TEXT, nullable=True),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("current_stage", sa.String(20), nullable=False),
+    sa.Column("source", sa.String(2000), nullable=False),
+    # Where the files are (get-download-uri); differs from ``source`` for models:/ and runs:/.
+    sa.Column("storage_location", sa.String(2000), nullable=False),
+    sa.Column("run_id", ID32, nullable=True),
+    sa.Column("run_link", sa.String(2000), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status_message", LONG_TEXT, nullable=True),
+    sa.Column("model_id", sa.String(64), nullable=True),
+    sa.Index(None, "run_id"),
+    sa.Index(None, "last_updated_time"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("registered_model_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", LONG_TEXT, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["registered_model_id", "version"],
+        ["model_versions.registered_model_id", "model_versions.version"],
+        name="fk_model_version_tags_model_versions",
+        ondelete="CASCADE",
+    ),
+)
+
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    sa.Column("registered_model_id", sa.Integer, primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["registered_model_id", "version"],
+        ["model_versions.registered_model_id", "model_versions.version"],
+        name="fk_registered_model_aliases_model_versions",
+        ondelete="CASCADE",
+    ),
+)
+
+# Every alias assignment with the interval it held: answers "which version did alias X of
+# model N point at on date D". No foreign keys, so the history outlives deleted models;
+# ``name`` is the model's name while the row was open (a rename closes and reopens rows).
+registered_model_alias_history = sa.Table(
+    "registered_model_alias_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("registered_model_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("alias", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("set_at", sa.BigInteger, nullable=False),
+    sa.Column("unset_at", sa.BigInteger, nullable=True),
+    sa.Index(None, "name", "alias", "set_at"),
+    sa.Index(None, "registered_model_id", "unset_at"),
+)
