@@ -18,6 +18,7 @@ from ledgerflow.tracking.search.options import check_max_results, lifecycle_stag
 from ledgerflow.tracking.search.sql import SqlText, compare_number, nulls_last
 
 MAX_RESULTS_CAP = 50_000
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 DEFAULT_ORDER = ["creation_time DESC"]
 
 _COLUMNS: dict[str, sa.Column[Any]] = {
@@ -86,15 +87,13 @@ def _id_condition(comparison: Comparison) -> ColumnElement[bool]:
             raise InvalidParameter(
                 f"Invalid experiment_id {item!r} in filter: an experiment ID must be a valid integer"
             ) from None
+    # An id the INTEGER column cannot hold matches no row (and must not reach the database).
+    storable = [i for i in ids if INT32_MIN <= i <= INT32_MAX]
     column = experiments.c.experiment_id
-    if comparison.op == EQ:
-        return column == ids[0]
-    if comparison.op == NE:
-        return column != ids[0]
-    if comparison.op == IN:
-        return column.in_(ids)
-    assert comparison.op == NOT_IN
-    return column.not_in(ids)
+    if comparison.op in (EQ, IN):
+        return column.in_(storable) if storable else sa.false()
+    assert comparison.op in (NE, NOT_IN)
+    return column.not_in(storable) if storable else sa.true()
 
 
 def _ordering(order_keys: Sequence[OrderKey], dialect: str) -> list[ColumnElement[Any]]:

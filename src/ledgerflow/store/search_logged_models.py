@@ -62,6 +62,8 @@ def search_logged_model_ids(
     order_keys = [_order_item(item, index) for index, item in enumerate(order_by or [])]
     check_max_results(max_results, None)
     offset = paging.decode(page_token)
+    # Ids beyond the INTEGER column's range name no experiment and must not reach the database.
+    experiment_ids = [i for i in experiment_ids if -(2**31) <= i < 2**31]
     if not experiment_ids:
         return [], None
     text = SqlText(conn.dialect.name)

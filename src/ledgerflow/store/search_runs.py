@@ -55,6 +55,8 @@ def search_run_ids(
     stages = lifecycle_stages(run_view_type, parameter="run_view_type")
     check_max_results(max_results, MAX_RESULTS_CAP)
     offset = paging.decode(page_token)
+    # Ids beyond the INTEGER column's range name no experiment and must not reach the database.
+    experiment_ids = [i for i in experiment_ids if -(2**31) <= i < 2**31]
     if not experiment_ids:
         return [], None
     text = SqlText(conn.dialect.name)
