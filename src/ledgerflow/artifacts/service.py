@@ -201,6 +201,11 @@ class ArtifactService:
         root_uri, root = self.logged_model_root(model_id)
         return self._listing(root_uri, root, path)
 
+    def file_under(self, artifact_uri: str, path: str | None) -> Target:
+        """A file below a stored artifact URI (for example a model version's storage
+        location), validated like every client path."""
+        return self.below(self._owned_root(artifact_uri), path, allow_root=False)
+
     def run_file(self, run_id: str | None, path: str | None) -> Target:
         return self.below(self.run_root(run_id)[1], path, allow_root=False)
 
