@@ -101,6 +101,10 @@ def test_gc_purges_only_deleted_runs(
     keep = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
     drop = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
     api.ok("post", "runs/log-parameter", {"run_id": drop, "key": "p", "value": "1"})
+    uploaded = api.client.put(f"/api/2.0/mlflow-artifacts/artifacts/{eid}/{drop}/artifacts/a.txt", content=b"hi")
+    assert uploaded.status_code == 200, uploaded.text
+    stored = Path(server_config.artifacts_destination) / eid / drop / "artifacts" / "a.txt"
+    assert stored.read_bytes() == b"hi"
     api.ok("post", "runs/delete", {"run_id": drop})
     store_args = [
         "--backend-store-uri",
@@ -117,6 +121,7 @@ def test_gc_purges_only_deleted_runs(
     done = cli(["gc", *store_args, "--run-ids", drop])
     assert done.exit_code == 0, done.stderr
     assert f"Run with ID {drop} has been permanently deleted." in done.stdout
+    assert not stored.exists()
     api.error("get", "runs/get", {"run_id": drop}, 404, "RESOURCE_DOES_NOT_EXIST")
     assert api.ok("get", "runs/get", {"run_id": keep})["run"]["info"]["lifecycle_stage"] == "active"
 

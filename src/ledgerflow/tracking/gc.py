@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
+from ledgerflow.errors import InvalidParameter, LedgerflowError, ResourceDoesNotExist
 from ledgerflow.store import gc as store
 from ledgerflow.tracking.clock import now_ms
 from ledgerflow.tracking.services import Services
@@ -30,6 +30,7 @@ def parse_older_than(text: str) -> int:
 class GcReport:
     purged_runs: list[str] = field(default_factory=list)
     purged_experiments: list[int] = field(default_factory=list)
+    skipped_locations: list[str] = field(default_factory=list)
 
 
 class GarbageCollector:
@@ -54,18 +55,25 @@ class GarbageCollector:
             model_locations = store.logged_model_locations(conn, experiments) if experiments else []
         for run in runs:
             db.run_write(store.purge_run, run.run_id)
-            self.services.artifacts.delete_tree(run.artifact_uri)
+            self._delete_artifacts(run.artifact_uri, report)
             report.purged_runs.append(run.run_id)
             self.on_progress(f"Run with ID {run.run_id} has been permanently deleted.")
-        for run in experiment_runs:
-            self.services.artifacts.delete_tree(run.artifact_uri)
-        for location in model_locations:
-            self.services.artifacts.delete_tree(location)
+        for location in [run.artifact_uri for run in experiment_runs] + model_locations:
+            self._delete_artifacts(location, report)
         for experiment_id in experiments:
             db.run_write(store.purge_experiment, experiment_id)
             report.purged_experiments.append(experiment_id)
             self.on_progress(f"Experiment with ID {experiment_id} has been permanently deleted.")
         return report
+
+    def _delete_artifacts(self, location: str, report: GcReport) -> None:
+        # One location this server may not touch (outside its roots) must not stop the whole
+        # collection: the metadata is gone either way, so report it and carry on.
+        try:
+            self.services.artifacts.delete_tree(location)
+        except LedgerflowError as error:
+            report.skipped_locations.append(location)
+            self.on_progress(f"Warning: artifacts at {location} were left in place: {error.message}")
 
     @staticmethod
     def _runs_to_purge(
