@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
+from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.store.database import Database
 from ledgerflow.store.migrations import ensure_schema
 from ledgerflow.tracking.experiments import ExperimentService
@@ -23,6 +24,7 @@ class Services:
     experiments: ExperimentService
     runs: RunService
     logged_models: LoggedModelService
+    registry: RegistryService
 
     def close(self) -> None:
         self.db.dispose()
@@ -45,4 +47,5 @@ def build_services(config: ServerConfig) -> Services:
         experiments=experiments,
         runs=runs,
         logged_models=logged_models,
+        registry=build_registry(db, locations, artifacts),
     )

@@ -25,4 +25,9 @@ ALL_TABLES = [
 def extra_routes(services: Services) -> list[BaseRoute]:
     from ledgerflow.server import ui
 
-    return [*misc.routes(services), *artifacts.routes(services), *ui.routes(services)]
+    return [
+        *misc.routes(services),
+        *artifacts.routes(services),
+        *registry.routes(services),
+        *ui.routes(services),
+    ]

@@ -1,0 +1,1 @@
+"""The model registry: registered models, their versions, tags, stages and aliases."""

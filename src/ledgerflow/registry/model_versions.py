@@ -1,0 +1,217 @@
+"""Model versions: create (from a checked source), update, stage transitions, delete, get,
+search, download URI, tags, and the files behind a version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+
+from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
+from ledgerflow.registry.registered_models import require_model
+from ledgerflow.registry.sources import SourceResolver
+from ledgerflow.registry.validation import (
+    ACTIVE_STAGES,
+    MAX_RUN_LINK_LENGTH,
+    STAGE_ARCHIVED,
+    STAGE_NONE,
+    canonical_stage,
+    parse_version,
+    validate_description,
+    validate_tag,
+)
+from ledgerflow.store import registry as model_store
+from ledgerflow.store import registry_versions as store
+from ledgerflow.store.database import Database
+from ledgerflow.store.search_registry import search_model_versions
+from ledgerflow.tracking.clock import now_ms
+from ledgerflow.tracking.validation import check_length, validate_key
+
+if TYPE_CHECKING:
+    from ledgerflow.artifacts.locations import ArtifactLocations
+    from ledgerflow.artifacts.service import ArtifactService, Target
+
+SEARCH_DEFAULT_MAX_RESULTS = 10_000
+READY = "READY"
+
+
+def require_version(conn: Connection, model: Any, version: str | int | None) -> Any:
+    number = parse_version(version)
+    row = store.find_row(conn, model.registered_model_id, number)
+    if row is None:
+        raise ResourceDoesNotExist(f"Model Version (name={model.name}, version={version}) not found")
+    return row
+
+
+class ModelVersionService:
+    def __init__(self, db: Database, locations: ArtifactLocations, artifacts: ArtifactService) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.sources = SourceResolver(locations)
+
+    def _one(self, conn: Connection, model_id: int, version: int) -> dict[str, Any]:
+        return store.load(conn, [(model_id, version)])[0]
+
+    def create(
+        self,
+        name: str,
+        source: str,
+        *,
+        run_id: str | None,
+        tags: Sequence[tuple[str, str]],
+        run_link: str | None,
+        description: str | None,
+        model_id: str | None,
+    ) -> dict[str, Any]:
+        for key, value in tags:
+            validate_tag(key, value)
+        validate_description(description)
+        if run_link is not None:
+            check_length("Run link", run_link, MAX_RUN_LINK_LENGTH)
+
+        def create(conn: Connection) -> dict[str, Any]:
+            model = require_model(conn, name)
+            resolved = self.sources.resolve(conn, source, run_id)
+            now = now_ms()
+            version = store.next_version(conn, model.registered_model_id, now)
+            store.insert(
+                conn,
+                {
+                    "registered_model_id": model.registered_model_id,
+                    "version": version,
+                    "creation_time": now,
+                    "last_updated_time": now,
+                    "description": description if description is not None else "",
+                    "current_stage": STAGE_NONE,
+                    "source": source,
+                    "storage_location": resolved.storage_location,
+                    "run_id": resolved.run_id,
+                    "run_link": run_link if run_link is not None else "",
+                    "status": READY,
+                    "model_id": model_id or None,
+                },
+            )
+            for key, value in dict(tags).items():
+                store.set_tag(conn, model.registered_model_id, version, key, value)
+            return self._one(conn, model.registered_model_id, version)
+
+        result: dict[str, Any] = self.db.run_write(create)
+        return result
+
+    def get(self, name: str, version: str | int) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = require_version(conn, require_model(conn, name), version)
+            return self._one(conn, row.registered_model_id, row.version)
+
+    def update(self, name: str, version: str | int, description: str | None) -> dict[str, Any]:
+        validate_description(description)
+
+        def update(conn: Connection) -> dict[str, Any]:
+            row = require_version(conn, require_model(conn, name), version)
+            values: dict[str, Any] = {"last_updated_time": now_ms()}
+            if description is not None:
+                values["description"] = description
+            store.update(conn, row.registered_model_id, row.version, **values)
+            return self._one(conn, row.registered_model_id, row.version)
+
+        result: dict[str, Any] = self.db.run_write(update)
+        return result
+
+    def transition_stage(
+        self, name: str, version: str | int, stage: str | None, archive_existing: bool
+    ) -> dict[str, Any]:
+        """Move a version to a stage (case-insensitive, stored canonically). With
+        ``archive_existing`` the other versions in that stage are archived in the same
+        transaction and share the new timestamp (BC-34)."""
+        target = canonical_stage(stage)
+        if archive_existing and target not in ACTIVE_STAGES:
+            raise InvalidParameter(
+                f"Model version transition cannot archive existing model versions because "
+                f"'{target}' is not an Active stage. Valid stages are {', '.join(ACTIVE_STAGES)}."
+            )
+
+        def transition(conn: Connection) -> dict[str, Any]:
+            model = require_model(conn, name)
+            row = require_version(conn, model, version)
+            now = now_ms()
+            if archive_existing:
+                for other in store.versions_in_stage(conn, model.registered_model_id, target):
+                    if other != row.version:
+                        store.update(
+                            conn,
+                            model.registered_model_id,
+                            other,
+                            current_stage=STAGE_ARCHIVED,
+                            last_updated_time=now,
+                        )
+            store.update(
+                conn, model.registered_model_id, row.version, current_stage=target, last_updated_time=now
+            )
+            model_store.update(conn, model.registered_model_id, last_updated_time=now)
+            return self._one(conn, model.registered_model_id, row.version)
+
+        result: dict[str, Any] = self.db.run_write(transition)
+        return result
+
+    def delete(self, name: str, version: str | int) -> None:
+        def delete(conn: Connection) -> None:
+            model = require_model(conn, name)
+            row = require_version(conn, model, version)
+            now = now_ms()
+            aliases = model_store.aliases_of_version(conn, model.registered_model_id, row.version)
+            model_store.close_history(conn, model.registered_model_id, now, aliases)
+            store.delete(conn, model.registered_model_id, row.version)
+            model_store.update(conn, model.registered_model_id, last_updated_time=now)
+
+        self.db.run_write(delete)
+
+    def search(
+        self, filter_string: str | None, max_results: int | None, order_by: list[str], page_token: str | None
+    ) -> dict[str, Any]:
+        with self.db.read() as conn:
+            found, token = search_model_versions(
+                conn,
+                filter_string=filter_string or "",
+                max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
+                order_by=order_by,
+                page_token=page_token,
+            )
+        result: dict[str, Any] = {}
+        if found:
+            result["model_versions"] = found
+        if token:
+            result["next_page_token"] = token
+        return result
+
+    def download_uri(self, name: str, version: str | int) -> str:
+        with self.db.read() as conn:
+            row = require_version(conn, require_model(conn, name), version)
+        return str(row.storage_location)
+
+    def artifact(self, name: str, version: str | int, path: str | None) -> Target:
+        """The stored file ``path`` below a version's files (served only from the server's
+        own roots; the path goes through the one artifact path validator)."""
+        from ledgerflow.artifacts.service import ArtifactService, Target
+
+        location = self.download_uri(name, version)
+        repo, prefix = self.artifacts.roots.resolve(location)
+        return ArtifactService.below(Target(repo, prefix), path, allow_root=False)
+
+    def set_tag(self, name: str, version: str | int, key: str, value: str) -> None:
+        validate_tag(key, value)
+
+        def set_tag(conn: Connection) -> None:
+            row = require_version(conn, require_model(conn, name), version)
+            store.set_tag(conn, row.registered_model_id, row.version, key, value)
+
+        self.db.run_write(set_tag)
+
+    def delete_tag(self, name: str, version: str | int, key: str) -> None:
+        validate_key("Tag", key)
+
+        def delete_tag(conn: Connection) -> None:
+            row = require_version(conn, require_model(conn, name), version)
+            store.delete_tag(conn, row.registered_model_id, row.version, key)
+
+        self.db.run_write(delete_tag)

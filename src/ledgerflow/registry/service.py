@@ -1,0 +1,30 @@
+"""The registry's services in one place, as the server's Services container holds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ledgerflow.registry.aliases import AliasService
+from ledgerflow.registry.model_versions import ModelVersionService
+from ledgerflow.registry.registered_models import RegisteredModelService
+from ledgerflow.store.database import Database
+
+if TYPE_CHECKING:
+    from ledgerflow.artifacts.locations import ArtifactLocations
+    from ledgerflow.artifacts.service import ArtifactService
+
+
+@dataclass
+class RegistryService:
+    models: RegisteredModelService
+    versions: ModelVersionService
+    aliases: AliasService
+
+
+def build_registry(db: Database, locations: ArtifactLocations, artifacts: ArtifactService) -> RegistryService:
+    return RegistryService(
+        models=RegisteredModelService(db),
+        versions=ModelVersionService(db, locations, artifacts),
+        aliases=AliasService(db),
+    )

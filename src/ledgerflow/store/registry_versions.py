@@ -1,0 +1,227 @@
+"""SQL for model versions and their tags. Versions come back in MLflow's wire shape.
+
+Rendering a page never runs a query per version: rows come with their model's name from one
+join, then tags and aliases are loaded for the whole page in chunks of keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ledgerflow.store.schema import (
+    model_version_tags,
+    model_versions,
+    registered_model_aliases,
+    registered_models,
+)
+
+# (registered_model_id, version) pairs per IN list: 2 bound parameters each, far below
+# SQLite's limit however large the page.
+_CHUNK = 1000
+VersionKey = tuple[int, int]
+
+VERSION_COLUMNS = (*model_versions.c, registered_models.c.name)
+
+
+def select_versions() -> sa.Select[Any]:
+    """Version rows with their model's name: the base of every version read."""
+    return sa.select(*VERSION_COLUMNS).join_from(
+        model_versions,
+        registered_models,
+        model_versions.c.registered_model_id == registered_models.c.registered_model_id,
+    )
+
+
+def to_wire(row: Any, tags: Sequence[Any], aliases: Sequence[str] | None) -> dict[str, Any]:
+    version: dict[str, Any] = {
+        "name": row.name,
+        "version": str(row.version),
+        "creation_timestamp": row.creation_time,
+        "last_updated_timestamp": row.last_updated_time,
+    }
+    if row.user_id is not None:
+        version["user_id"] = row.user_id
+    version["current_stage"] = row.current_stage
+    version["description"] = row.description if row.description is not None else ""
+    version["source"] = row.source
+    if row.run_id is not None:
+        version["run_id"] = row.run_id
+    version["status"] = row.status
+    if row.status_message is not None:
+        version["status_message"] = row.status_message
+    if tags:
+        version["tags"] = [{"key": t.key, "value": t.value} for t in tags]
+    version["run_link"] = row.run_link if row.run_link is not None else ""
+    if aliases:
+        version["aliases"] = list(aliases)
+    return version
+
+
+def _chunks(keys: Sequence[VersionKey]) -> Iterable[list[VersionKey]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield list(keys[start : start + _CHUNK])
+
+
+def _key_filter(table: sa.Table, keys: list[VersionKey]) -> sa.ColumnElement[bool]:
+    return sa.tuple_(table.c.registered_model_id, table.c.version).in_(keys)
+
+
+def tags_for(conn: Connection, keys: Sequence[VersionKey]) -> dict[VersionKey, list[Any]]:
+    found: dict[VersionKey, list[Any]] = {}
+    for chunk in _chunks(keys):
+        query = (
+            sa.select(model_version_tags)
+            .where(_key_filter(model_version_tags, chunk))
+            .order_by(model_version_tags.c.key)
+        )
+        for tag in conn.execute(query):
+            found.setdefault((tag.registered_model_id, tag.version), []).append(tag)
+    return found
+
+
+def aliases_for(conn: Connection, keys: Sequence[VersionKey]) -> dict[VersionKey, list[str]]:
+    found: dict[VersionKey, list[str]] = {}
+    for chunk in _chunks(keys):
+        query = (
+            sa.select(registered_model_aliases)
+            .where(_key_filter(registered_model_aliases, chunk))
+            .order_by(registered_model_aliases.c.alias)
+        )
+        for alias in conn.execute(query):
+            found.setdefault((alias.registered_model_id, alias.version), []).append(alias.alias)
+    return found
+
+
+def render(conn: Connection, rows: Sequence[Any], *, with_aliases: bool = True) -> list[dict[str, Any]]:
+    """Wire dicts for version rows (from :func:`select_versions`), in their order."""
+    keys = list(dict.fromkeys((row.registered_model_id, row.version) for row in rows))
+    if not keys:
+        return []
+    tags = tags_for(conn, keys)
+    aliases = aliases_for(conn, keys) if with_aliases else {}
+    return [
+        to_wire(
+            row,
+            tags.get((row.registered_model_id, row.version), []),
+            aliases.get((row.registered_model_id, row.version), []),
+        )
+        for row in rows
+    ]
+
+
+def load_by_key(
+    conn: Connection, keys: Sequence[VersionKey], *, with_aliases: bool = True
+) -> dict[VersionKey, dict[str, Any]]:
+    """Wire dicts of the versions named by ``keys`` (unknown keys are left out)."""
+    rows: list[Any] = []
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        rows.extend(conn.execute(select_versions().where(_key_filter(model_versions, chunk))))
+    rendered = render(conn, rows, with_aliases=with_aliases)
+    return {(row.registered_model_id, row.version): item for row, item in zip(rows, rendered, strict=True)}
+
+
+def load(conn: Connection, keys: Sequence[VersionKey], *, with_aliases: bool = True) -> list[dict[str, Any]]:
+    """Versions in the order of ``keys``; unknown keys are skipped."""
+    found = load_by_key(conn, keys, with_aliases=with_aliases)
+    return [found[key] for key in keys if key in found]
+
+
+def find_row(conn: Connection, model_id: int, version: int) -> Any:
+    return conn.execute(
+        sa.select(model_versions).where(
+            model_versions.c.registered_model_id == model_id, model_versions.c.version == version
+        )
+    ).first()
+
+
+def next_version(conn: Connection, model_id: int, now: int) -> int:
+    """Take the model's next version number; the UPDATE also locks the model row, so
+    concurrent creates on one model get distinct numbers."""
+    conn.execute(
+        sa.update(registered_models)
+        .where(registered_models.c.registered_model_id == model_id)
+        .values(max_version=registered_models.c.max_version + 1, last_updated_time=now)
+    )
+    number = conn.execute(
+        sa.select(registered_models.c.max_version).where(registered_models.c.registered_model_id == model_id)
+    ).scalar_one()
+    return int(number)
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(sa.insert(model_versions).values(**values))
+
+
+def update(conn: Connection, model_id: int, version: int, **values: Any) -> None:
+    conn.execute(
+        sa.update(model_versions)
+        .where(model_versions.c.registered_model_id == model_id, model_versions.c.version == version)
+        .values(**values)
+    )
+
+
+def delete(conn: Connection, model_id: int, version: int) -> None:
+    """Delete a version with its tags and aliases (the caller records alias history first)."""
+    for table in (model_version_tags, registered_model_aliases, model_versions):
+        conn.execute(
+            sa.delete(table).where(table.c.registered_model_id == model_id, table.c.version == version)
+        )
+
+
+def versions_in_stage(conn: Connection, model_id: int, stage: str) -> list[int]:
+    query = sa.select(model_versions.c.version).where(
+        model_versions.c.registered_model_id == model_id, model_versions.c.current_stage == stage
+    )
+    return [int(v) for v in conn.execute(query).scalars()]
+
+
+def set_tag(conn: Connection, model_id: int, version: int, key: str, value: str) -> None:
+    where = (
+        model_version_tags.c.registered_model_id == model_id,
+        model_version_tags.c.version == version,
+        model_version_tags.c.key == key,
+    )
+    if conn.execute(sa.update(model_version_tags).where(*where).values(value=value)).rowcount:
+        return
+    conn.execute(
+        sa.insert(model_version_tags).values(
+            registered_model_id=model_id, version=version, key=key, value=value
+        )
+    )
+
+
+def delete_tag(conn: Connection, model_id: int, version: int, key: str) -> None:
+    conn.execute(
+        sa.delete(model_version_tags).where(
+            model_version_tags.c.registered_model_id == model_id,
+            model_version_tags.c.version == version,
+            model_version_tags.c.key == key,
+        )
+    )
+
+
+def latest_per_stage(conn: Connection, model_ids: Sequence[int]) -> dict[int, list[VersionKey]]:
+    """For each model, the highest version in each stage, stages in the order they first
+    appear going up the versions (the order MLflow's ``latest_versions`` has)."""
+    found: dict[int, list[tuple[int, int]]] = {}
+    ids = list(model_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = (
+            sa.select(
+                model_versions.c.registered_model_id,
+                sa.func.min(model_versions.c.version).label("first"),
+                sa.func.max(model_versions.c.version).label("last"),
+            )
+            .where(model_versions.c.registered_model_id.in_(chunk))
+            .group_by(model_versions.c.registered_model_id, model_versions.c.current_stage)
+        )
+        for row in conn.execute(query):
+            found.setdefault(row.registered_model_id, []).append((int(row.first), int(row.last)))
+    return {
+        model_id: [(model_id, last) for _first, last in sorted(pairs)] for model_id, pairs in found.items()
+    }

@@ -1,0 +1,136 @@
+"""registered-models/search and model-versions/search, compiled from the shared grammar.
+
+Unlike runs, a registry tag comparison ``tags.k != 'v'`` also matches an entity without the
+tag: it means "not tagged k='v'", which MLflow's client relies on to hide prompts from
+``search_registered_models()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from ledgerflow.store import paging
+from ledgerflow.store import registry_versions as versions
+from ledgerflow.store.schema import (
+    model_version_tags,
+    model_versions,
+    registered_model_tags,
+    registered_models,
+)
+from ledgerflow.tracking.search import (
+    MODEL_VERSIONS,
+    REGISTERED_MODELS,
+    Comparison,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from ledgerflow.tracking.search.nodes import NE
+from ledgerflow.tracking.search.options import check_max_results
+from ledgerflow.tracking.search.sql import SqlText, compare_number
+
+MODELS_MAX_RESULTS_CAP = 1000
+VERSIONS_MAX_RESULTS_CAP = 200_000
+
+_MODEL_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "name": registered_models.c.name,
+    "creation_timestamp": registered_models.c.creation_time,
+    "last_updated_timestamp": registered_models.c.last_updated_time,
+}
+_VERSION_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "name": registered_models.c.name,
+    "run_id": model_versions.c.run_id,
+    "source_path": model_versions.c.source,
+    "version_number": model_versions.c.version,
+    "creation_timestamp": model_versions.c.creation_time,
+    "last_updated_timestamp": model_versions.c.last_updated_time,
+}
+
+
+def _tag_condition(
+    comparison: Comparison, text: SqlText, table: sa.Table, owner: Sequence[ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    has_key = [*owner, text.equals(table.c.key, comparison.key)]
+    if comparison.op == NE:
+        return sa.not_(sa.exists().where(*has_key, text.equals(table.c.value, str(comparison.value))))
+    return sa.exists().where(*has_key, text.compare(table.c.value, comparison.op, comparison.value))
+
+
+def _attribute_condition(
+    comparison: Comparison, text: SqlText, columns: dict[str, ColumnElement[Any]]
+) -> ColumnElement[bool]:
+    column = columns[comparison.key]
+    if isinstance(comparison.value, float):
+        return compare_number(column, comparison.op, comparison.value)
+    return text.compare(column, comparison.op, comparison.value)
+
+
+def _ordering(
+    keys: Sequence[OrderKey], columns: dict[str, ColumnElement[Any]], tie_breaks: Sequence[tuple[str, bool]]
+) -> list[ColumnElement[Any]]:
+    ordering: list[ColumnElement[Any]] = []
+    seen: set[str] = set()
+    for key in keys:
+        if key.key in seen:
+            continue
+        seen.add(key.key)
+        column = columns[key.key]
+        ordering.append(column.asc() if key.ascending else column.desc())
+    for name, ascending in tie_breaks:
+        if name not in seen:
+            ordering.append(columns[name].asc() if ascending else columns[name].desc())
+    return ordering
+
+
+def search_registered_model_ids(
+    conn: Connection, *, filter_string: str, max_results: int, order_by: list[str], page_token: str | None
+) -> tuple[list[int], str | None]:
+    """Model ids of one page (default order name ASC; name always breaks ties)."""
+    comparisons = parse_filter(filter_string, REGISTERED_MODELS)
+    order_keys = parse_order_by(order_by, REGISTERED_MODELS)
+    check_max_results(max_results, MODELS_MAX_RESULTS_CAP)
+    offset = paging.decode(page_token)
+    text = SqlText(conn.dialect.name)
+    query = sa.select(registered_models.c.registered_model_id)
+    owner = [registered_model_tags.c.registered_model_id == registered_models.c.registered_model_id]
+    for comparison in comparisons:
+        if comparison.entity == "tag":
+            query = query.where(_tag_condition(comparison, text, registered_model_tags, owner))
+        else:
+            query = query.where(_attribute_condition(comparison, text, _MODEL_COLUMNS))
+    query = query.order_by(*_ordering(order_keys, _MODEL_COLUMNS, [("name", True)]))
+    ids = [int(i) for i in conn.execute(query.limit(max_results + 1).offset(offset)).scalars()]
+    return paging.page(ids, offset, max_results)
+
+
+def search_model_versions(
+    conn: Connection, *, filter_string: str, max_results: int, order_by: list[str], page_token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of versions in wire shape (default order name ASC, version DESC, which also
+    break ties under any order_by, so pages never overlap)."""
+    comparisons = parse_filter(filter_string, MODEL_VERSIONS)
+    order_keys = parse_order_by(order_by, MODEL_VERSIONS)
+    check_max_results(max_results, VERSIONS_MAX_RESULTS_CAP)
+    offset = paging.decode(page_token)
+    text = SqlText(conn.dialect.name)
+    query = versions.select_versions()
+    owner = [
+        model_version_tags.c.registered_model_id == model_versions.c.registered_model_id,
+        model_version_tags.c.version == model_versions.c.version,
+    ]
+    for comparison in comparisons:
+        if comparison.entity == "tag":
+            query = query.where(_tag_condition(comparison, text, model_version_tags, owner))
+        else:
+            query = query.where(_attribute_condition(comparison, text, _VERSION_COLUMNS))
+    query = query.order_by(
+        *_ordering(order_keys, _VERSION_COLUMNS, [("name", True), ("version_number", False)])
+    )
+    rows = list(conn.execute(query.limit(max_results + 1).offset(offset)))
+    page, token = paging.page(rows, offset, max_results)
+    return versions.render(conn, page), token
