@@ -22,6 +22,7 @@ from ledgerflow.tracking.validation import (
     MAX_PARAM_VALUE_LENGTH,
     check_length,
     parse_experiment_id,
+    parse_search_experiment_ids,
     validate_key,
 )
 
@@ -39,9 +40,6 @@ DEFAULT_MAX_RESULTS = 100
 # MLflow sets no cap; a larger request gets this many and a next_page_token, which is within
 # the paging contract and keeps LIMIT arithmetic and memory bounded.
 MAX_PAGE_SIZE = 50_000
-# experiments.experiment_id is a 32-bit INTEGER: ids outside it cannot exist, and sending
-# them to PostgreSQL or MySQL would fail the query instead of matching nothing.
-_ID_RANGE = range(-(2**31), 2**31)
 # Characters MLflow refuses in a logged model name: the name becomes part of
 # ``runs:/<run>/<name>`` URIs and artifact paths.
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
@@ -109,7 +107,7 @@ class LoggedModelService:
         order_by: list[dict[str, Any]],
         page_token: str | None,
     ) -> dict[str, Any]:
-        ids = [eid for eid in map(parse_experiment_id, experiment_ids) if eid in _ID_RANGE]
+        ids = parse_search_experiment_ids(experiment_ids)
         limit = DEFAULT_MAX_RESULTS if max_results is None else min(max_results, MAX_PAGE_SIZE)
         # Imported here: the search grammar is its own module and pulls in the filter parser.
         from ledgerflow.store.search_logged_models import search_logged_model_ids
@@ -146,8 +144,6 @@ class LoggedModelService:
         creator_id: str | None = None,
     ) -> dict[str, Any]:
         eid = parse_experiment_id(experiment_id)
-        if eid not in _ID_RANGE:
-            raise ResourceDoesNotExist(f"No Experiment with id={eid} exists")
         # An empty name is the proto default, i.e. "not given": generate one as for runs.
         model_name = name or generate_run_name()
         validate_model_name(model_name)

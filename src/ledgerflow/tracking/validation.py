@@ -84,3 +84,15 @@ def parse_experiment_id(value: str | int | None) -> int:
         # would fail with an out-of-range error instead of a clean "not found".
         raise ResourceDoesNotExist(f"No Experiment with id={value} exists")
     return experiment_id
+
+
+def parse_search_experiment_ids(values: list[str]) -> list[int]:
+    """Experiment ids of a search request: malformed ones are a 400, ids no experiment can
+    have (out of the 32-bit range) simply match nothing."""
+    ids = []
+    for value in values:
+        try:
+            ids.append(parse_experiment_id(value))
+        except ResourceDoesNotExist:
+            continue
+    return ids
