@@ -70,6 +70,9 @@ def test_duplicate_param_keys_in_one_batch(api: Api) -> None:
         "INVALID_PARAMETER_VALUE",
     )
     assert message.startswith("Duplicate parameter keys have been submitted: ['dd'].")
+    # MLflow's uniqueness check looks at keys only, so a repeat with an equal value is refused too.
+    same = {"run_id": run_id, "params": [{"key": "ee", "value": "1"}, {"key": "ee", "value": "1"}]}
+    assert "['ee']" in api.error("post", "runs/log-batch", same, 400, "INVALID_PARAMETER_VALUE")
     assert "params" not in get_run(api, run_id)["data"]
 
 
