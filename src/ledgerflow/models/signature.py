@@ -307,8 +307,11 @@ def infer_signature(
     model_input: Any, model_output: Any = None, params: dict[str, Any] | None = None
 ) -> ModelSignature:
     """A signature from an input example and, when given, the model's output on it."""
-    return ModelSignature(
-        infer_schema(model_input),
-        infer_schema(model_output) if model_output is not None else None,
-        infer_param_schema(params) if params else None,
-    )
+    outputs = None
+    if model_output is not None:
+        try:
+            outputs = infer_schema(model_output)
+        except InvalidParameter:
+            # An output MLflow's types cannot describe leaves the output schema unset.
+            outputs = None
+    return ModelSignature(infer_schema(model_input), outputs, infer_param_schema(params) if params else None)

@@ -1,0 +1,98 @@
+"""``ledgerflow models``: serve a model, score a file in batch, write a Dockerfile."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import click
+
+from ledgerflow.errors import InvalidParameter
+
+_ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
+
+
+def _format_of(path: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".json":
+        return "json"
+    raise InvalidParameter(f"Cannot tell the format of '{path}' from its name; pass --content-type json|csv.")
+
+
+@click.group()
+def models() -> None:
+    """Serve, score and package MLflow-format models."""
+
+
+@models.command()
+@click.option("-m", "--model-uri", required=True, help="models:/, runs:/, mlflow-artifacts:/ URI or a path.")
+@click.option("-h", "--host", default="127.0.0.1", show_default=True)
+@click.option("-p", "--port", default=5000, show_default=True, type=int)
+@click.option("--env-manager", type=click.Choice(_ENV_MANAGERS), default="local", show_default=True)
+@click.option("-t", "--timeout", default=60.0, show_default=True, type=float, help="Seconds per request.")
+@click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs are resolved.")
+def serve(model_uri: str, host: str, port: int, env_manager: str, timeout: float, tracking_uri: str | None) -> None:
+    """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version)."""
+    from ledgerflow.models.pyfunc_model import load_model
+    from ledgerflow.models.scoring.app import serve as run_server
+
+    if env_manager != "local":
+        click.echo(f"Note: --env-manager {env_manager} is not supported; serving in this environment.", err=True)
+    model = load_model(model_uri, tracking_uri=tracking_uri)
+    run_server(model, host, port, timeout)
+
+
+@models.command()
+@click.option("-m", "--model-uri", required=True)
+@click.option("-i", "--input-path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output-path", default=None, help="Where predictions go (stdout when omitted).")
+@click.option("-t", "--content-type", type=click.Choice(["json", "csv"]), default=None)
+@click.option("--tracking-uri", default=None)
+def predict(
+    model_uri: str, input_path: str, output_path: str | None, content_type: str | None, tracking_uri: str | None
+) -> None:
+    """Score a CSV or JSON file (the same JSON bodies /invocations takes)."""
+    from ledgerflow.models.pyfunc_model import load_model
+    from ledgerflow.models.scoring import parsing
+
+    model = load_model(model_uri, tracking_uri=tracking_uri)
+    schema = model.metadata.signature.inputs if model.metadata.signature is not None else None
+    body = Path(input_path).read_bytes()
+    if _format_of(input_path, content_type) == "csv":
+        data, params = parsing.parse_csv(body, schema), None
+    else:
+        data, params = parsing.parse_json(body, schema)
+    predictions = parsing.to_jsonable(model.predict(data, params))
+    if output_path is not None and _format_of(output_path, None) == "csv":
+        import pandas as pd
+
+        frame = pd.DataFrame(predictions) if predictions and isinstance(predictions[0], dict) else None
+        if frame is None:
+            frame = pd.DataFrame({"prediction": predictions})
+        frame.to_csv(output_path, index=False)
+        return
+    text = json.dumps({"predictions": predictions})
+    if output_path is None:
+        click.echo(text)
+    else:
+        Path(output_path).write_text(text)
+
+
+@models.command("generate-dockerfile")
+@click.option("-m", "--model-uri", required=True)
+@click.option("-d", "--output-directory", default="ledgerflow-dockerfile", show_default=True)
+@click.option("--tracking-uri", default=None)
+def generate_dockerfile(model_uri: str, output_directory: str, tracking_uri: str | None) -> None:
+    """Write a Dockerfile (and the model beside it) that serves the model on port 8080."""
+    from ledgerflow.models import dockerfile
+    from ledgerflow.models.uri import download_model
+
+    with tempfile.TemporaryDirectory(prefix="ledgerflow-docker-") as tmp:
+        model_dir = Path(download_model(model_uri, tmp, tracking_uri=tracking_uri))
+        written = dockerfile.generate(model_dir, Path(output_directory))
+    click.echo(f"Wrote {written}")

@@ -1,0 +1,1 @@
+"""MLflow's scoring protocol: request parsing and the Starlette scoring server."""

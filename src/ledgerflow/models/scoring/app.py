@@ -1,0 +1,133 @@
+"""The scoring server: MLflow's ``/invocations`` protocol for one loaded model.
+
+``/ping`` and ``/health`` answer 200 once the model is loaded, ``/version`` names the
+server. ``/invocations`` takes JSON, CSV or Parquet. Every failure caused by the request is
+a 4xx: MLflow's error JSON for bad input (400), plain text for an unsupported content type
+(415); an unexpected error inside the model is a 400 BAD_REQUEST as MLflow answers it, so
+no request can produce a 500 or a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ledgerflow import __version__
+from ledgerflow.errors import LedgerflowError
+from ledgerflow.models.pyfunc_model import PyFuncModel
+from ledgerflow.models.scoring import parsing
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = ("text/csv", "application/json", "application/vnd.apache.parquet")
+PROTOCOL_NOTE = (
+    "IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0; the "
+    "'format' content type parameter is gone. Send one of the input fields in a JSON body instead."
+)
+
+
+def _error(code: str, message: str, status: int = 400) -> Response:
+    return Response(json.dumps({"error_code": code, "message": message}), status, media_type="application/json")
+
+
+def _parse_content_type(header: str | None) -> tuple[str, dict[str, str]]:
+    parts = [p.strip() for p in (header or "").split(";")]
+    options = {}
+    for part in parts[1:]:
+        key, _, value = part.partition("=")
+        options[key.strip().lower()] = value.strip()
+    return parts[0].lower(), options
+
+
+class ScoringApp:
+    """State of one scoring server: the model and its input schema."""
+
+    def __init__(self, model: PyFuncModel, timeout: float | None = None) -> None:
+        self.model = model
+        signature = model.metadata.signature
+        self.schema = signature.inputs if signature is not None else None
+        self.timeout = timeout
+
+    def predict(self, body: bytes, mime: str) -> Response:
+        try:
+            if mime == "application/json":
+                data, params = parsing.parse_json(body, self.schema)
+            elif mime == "text/csv":
+                data, params = parsing.parse_csv(body, self.schema), None
+            else:
+                data, params = parsing.parse_parquet(body), None
+        except LedgerflowError as error:
+            return _error(error.error_code, error.message)
+        try:
+            predictions = self.model.predict(data, params)
+        except LedgerflowError as error:
+            return _error(error.error_code, f"Failed to predict data. \nError: {error.message}")
+        except Exception:  # noqa: BLE001 - a model failing on its input is the caller's 400
+            log.exception("Model raised while predicting")
+            return _error(
+                "BAD_REQUEST",
+                "Encountered an unexpected error while evaluating the model. Verify that the serialized "
+                "input Dataframe is compatible with the model for inference.",
+            )
+        try:
+            content = json.dumps({"predictions": parsing.to_jsonable(predictions)})
+        except (TypeError, ValueError) as error:
+            return _error("BAD_REQUEST", f"The model's predictions cannot be serialized as JSON: {error}")
+        return Response(content, 200, media_type="application/json")
+
+    async def invocations(self, request: Request) -> Response:
+        mime, options = _parse_content_type(request.headers.get("content-type"))
+        charset = options.pop("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            return PlainTextResponse("The scoring server only supports UTF-8", 415)
+        if options:
+            return PlainTextResponse(
+                f"Unrecognized content type parameters: {', '.join(sorted(options))}. {PROTOCOL_NOTE}", 415
+            )
+        if mime not in CONTENT_TYPES:
+            return PlainTextResponse(
+                "This predictor only supports the following content types: "
+                f"Types: {list(CONTENT_TYPES)}. Got '{request.headers.get('content-type', '')}'.",
+                415,
+            )
+        body = await request.body()
+        work = asyncio.to_thread(self.predict, body, mime)
+        try:
+            return await asyncio.wait_for(work, timeout=self.timeout)
+        except TimeoutError:
+            return Response("Request processing time exceeded limit", 504, media_type="application/json")
+
+    async def ping(self, request: Request) -> Response:
+        return Response("\n", 200, media_type="application/json")
+
+    async def version(self, request: Request) -> Response:
+        return Response(__version__, 200, media_type="application/json")
+
+
+def create_scoring_app(model: PyFuncModel, timeout: float | None = None) -> Starlette:
+    state = ScoringApp(model, timeout)
+    return Starlette(
+        routes=[
+            Route("/ping", state.ping, methods=["GET"]),
+            Route("/health", state.ping, methods=["GET"]),
+            Route("/version", state.version, methods=["GET"]),
+            Route("/invocations", state.invocations, methods=["POST"]),
+        ]
+    )
+
+
+def serve(model: PyFuncModel, host: str, port: int, timeout: float | None = None) -> None:
+    import uvicorn
+
+    uvicorn.run(create_scoring_app(model, timeout), host=host, port=port, log_level="info")
+
+
+def predictions_payload(predictions: Any) -> Any:
+    return {"predictions": parsing.to_jsonable(predictions)}

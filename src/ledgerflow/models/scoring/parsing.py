@@ -1,0 +1,166 @@
+"""Request bodies of MLflow's scoring protocol turned into model input.
+
+JSON bodies are a dict with exactly one of ``dataframe_split``, ``dataframe_records``,
+``instances`` and ``inputs`` (plus optional ``params``); CSV bodies need a header row.
+Columns are cast to the signature's types where that is lossless, so JSON numbers like
+``1`` reach a double column as ``1.0``, as MLflow's server does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from ledgerflow.errors import BadRequest, InvalidParameter
+from ledgerflow.models.signature import COLUMN_TYPES, ColSpec, Schema
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+REQUIRED_FORMAT = (
+    "The input must be a JSON dictionary with exactly one of the input fields "
+    "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
+)
+
+
+def _cast_to_schema(frame: Any, schema: Schema | None) -> Any:
+    import numpy as np
+
+    if schema is None or not schema.has_names or schema.is_tensor:
+        return frame
+    for spec in schema.inputs:
+        if not isinstance(spec, ColSpec) or spec.name not in frame.columns or spec.raw is not None:
+            continue
+        if spec.type in ("string", "binary", "datetime", "boolean"):
+            continue
+        column = frame[spec.name]
+        if column.dtype.kind not in "iuf":
+            continue
+        target = np.dtype(COLUMN_TYPES[spec.type])
+        converted = column.astype(target)
+        # Only a lossless cast: 1.5 must not quietly become 1 for a long column.
+        if bool((converted.astype(column.dtype) == column).all()):
+            frame[spec.name] = converted
+    return frame
+
+
+def _frame(value: Any, orient: str, schema: Schema | None) -> Any:
+    import pandas as pd
+
+    try:
+        if orient == "split":
+            if not isinstance(value, dict):
+                raise ValueError("dataframe_split must be an object with 'columns' and 'data'")
+            if "data" not in value:
+                raise ValueError("dataframe_split needs a 'data' field")
+            frame = pd.DataFrame(value["data"], columns=value.get("columns"), index=value.get("index"))
+        else:
+            if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+                raise ValueError("dataframe_records must be a list of objects")
+            frame = pd.DataFrame(value)
+    except (ValueError, TypeError, AssertionError) as error:
+        raise BadRequest(
+            "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid JSON-formatted "
+            f"Pandas DataFrame with the `{orient}` orient produced using the `pandas.DataFrame.to_json(..., "
+            f"orient='{orient}')` method. Error: '{error}'"
+        ) from None
+    return _cast_to_schema(frame, schema)
+
+
+def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if key == "instances" and isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        columns: dict[str, list[Any]] = {}
+        for row in value:
+            if set(row) != set(value[0]):
+                raise BadRequest("Failed to parse data as TF serving input: all instances need the same keys.")
+            for name, item in row.items():
+                columns.setdefault(name, []).append(item)
+        value = columns
+    if isinstance(value, dict):
+        if schema is not None and not schema.is_tensor:
+            try:
+                frame = pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in value.items()})
+            except ValueError as error:
+                raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
+            return _cast_to_schema(frame, schema)
+        try:
+            return {k: np.asarray(v) for k, v in value.items()}
+        except ValueError as error:
+            raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
+
+
+def parse_json(body: bytes, schema: Schema | None) -> tuple[Any, Any]:
+    """(model input, params) from a JSON request body."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"Ensure that input is a valid JSON formatted string. Error: '{error}'") from None
+    if isinstance(decoded, list):
+        raise BadRequest(f"{REQUIRED_FORMAT}. Received a list.")
+    if not isinstance(decoded, dict):
+        raise BadRequest(f"{REQUIRED_FORMAT}. Received unexpected input type '{type(decoded).__name__}'.")
+    keys = [k for k in decoded if k in FORMATS]
+    if len(keys) != 1:
+        raise BadRequest(f"{REQUIRED_FORMAT}. Received dictionary with input fields: {list(decoded)}.")
+    key = keys[0]
+    params = decoded.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidParameter(f"Parameters must be a dictionary. Got type '{type(params).__name__}'.")
+    if key == "dataframe_split":
+        return _frame(decoded[key], "split", schema), params
+    if key == "dataframe_records":
+        return _frame(decoded[key], "records", schema), params
+    return _tf_serving(key, decoded[key], schema), params
+
+
+def parse_csv(body: bytes, schema: Schema | None) -> Any:
+    import pandas as pd
+
+    try:
+        text = body.decode("utf-8")
+        frame = pd.read_csv(io.StringIO(text))
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as error:
+        raise BadRequest(
+            "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted "
+            f"Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: '{error}'"
+        ) from None
+    return _cast_to_schema(frame, schema)
+
+
+def parse_parquet(body: bytes) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(io.BytesIO(body))
+    except ImportError:
+        raise BadRequest("Parquet input needs pyarrow installed on the scoring server.") from None
+    except Exception as error:  # noqa: BLE001 - any reader failure is the client's bad input
+        raise BadRequest(f"Failed to parse input as a Parquet Pandas DataFrame. Error: '{error}'") from None
+
+
+def to_jsonable(predictions: Any) -> Any:
+    """Predictions as JSON values: arrays as lists, frames as lists of records."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        return json.loads(predictions.to_json(orient="records"))
+    if isinstance(predictions, pd.Series):
+        return to_jsonable(predictions.to_numpy())
+    if isinstance(predictions, np.ndarray):
+        return predictions.tolist()
+    if isinstance(predictions, np.generic):
+        return predictions.item()
+    if isinstance(predictions, dict):
+        return {str(k): to_jsonable(v) for k, v in predictions.items()}
+    if isinstance(predictions, list | tuple):
+        return [to_jsonable(v) for v in predictions]
+    return predictions
