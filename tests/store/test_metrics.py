@@ -304,3 +304,26 @@ def test_model_linked_metrics(api: Api) -> None:
     fetched = api.ok("get", f"logged-models/{model_id}")["model"]
     names = {m["key"] for m in fetched.get("data", {}).get("metrics", [])}
     assert names == {"acc", "f1"}
+
+
+def test_unpaged_history_returns_every_point(api: Api) -> None:
+    # Without max_results MLflow returns the whole history at once; with it, pages.
+    eid = api.ok("post", "experiments/create", {"name": "long"})["experiment_id"]
+    run_id = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
+    for chunk in range(30):
+        points = [
+            {"key": "m", "value": i, "timestamp": i, "step": i}
+            for i in range(chunk * 1000, chunk * 1000 + 1000)
+        ]
+        api.ok("post", "runs/log-batch", {"run_id": run_id, "metrics": points})
+    whole = api.ok("get", "metrics/get-history", {"run_id": run_id, "metric_key": "m"})
+    assert len(whole["metrics"]) == 30_000
+    assert "next_page_token" not in whole
+    first = api.ok("get", "metrics/get-history", {"run_id": run_id, "metric_key": "m", "max_results": 25_000})
+    assert len(first["metrics"]) == 25_000
+    rest = api.ok(
+        "get",
+        "metrics/get-history",
+        {"run_id": run_id, "metric_key": "m", "max_results": 25_000, "page_token": first["next_page_token"]},
+    )
+    assert [p["step"] for p in first["metrics"] + rest["metrics"]] == list(range(30_000))

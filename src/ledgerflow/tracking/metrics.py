@@ -85,13 +85,18 @@ class MetricService:
     def get_history(
         self, run_id: str, key: str, *, page_token: str | None, max_results: int | None
     ) -> dict[str, Any]:
-        limit = HISTORY_PAGE_SIZE if max_results is None else max_results
-        if limit < 1:
-            raise InvalidParameter(f"max_results must be a positive integer, got {limit}.")
-        offset = paging.decode(page_token)
-        with self.db.read() as conn:
-            rows = store.history(conn, run_id, key, offset=offset, limit=limit + 1)
-        points, token = paging.page(rows, offset, limit)
+        if max_results is None and not page_token:
+            # MLflow answers an unpaged request with the whole history in one response.
+            with self.db.read() as conn:
+                points, token = store.history(conn, run_id, key, offset=0, limit=None), None
+        else:
+            limit = HISTORY_PAGE_SIZE if max_results is None else max_results
+            if limit < 1:
+                raise InvalidParameter(f"max_results must be a positive integer, got {limit}.")
+            offset = paging.decode(page_token)
+            with self.db.read() as conn:
+                rows = store.history(conn, run_id, key, offset=offset, limit=limit + 1)
+            points, token = paging.page(rows, offset, limit)
         response: dict[str, Any] = {}
         if points:
             response["metrics"] = points
