@@ -26,7 +26,7 @@ def run_demo(tracking_uri: str, experiment_name: str = EXPERIMENT_NAME) -> dict[
     from sklearn.model_selection import train_test_split
 
     import ledgerflow
-    from ledgerflow.demo.mlmodel import save_sklearn_model
+    import ledgerflow.sklearn
 
     ledgerflow.set_tracking_uri(tracking_uri)
     experiment = ledgerflow.set_experiment(experiment_name)
@@ -66,7 +66,11 @@ def run_demo(tracking_uri: str, experiment_name: str = EXPERIMENT_NAME) -> dict[
             (out / "classification_report.txt").write_text(report)
             ledgerflow.log_artifact(str(out / "confusion_matrix.png"))
             ledgerflow.log_artifact(str(out / "classification_report.txt"))
-            model_dir = save_sklearn_model(model, out / "model", input_example=x_test.head(5))
-            ledgerflow.log_artifacts(str(model_dir), artifact_path="model")
+        model_info = ledgerflow.sklearn.log_model(model, name="model", input_example=x_test.head(5))
         run_id = run.info.run_id
-    return {"experiment_id": experiment.experiment_id, "run_id": run_id, "accuracy": accuracy}
+    return {
+        "experiment_id": experiment.experiment_id,
+        "run_id": run_id,
+        "accuracy": accuracy,
+        "model_id": model_info.model_id,
+    }
