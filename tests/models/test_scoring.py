@@ -73,7 +73,7 @@ def test_csv_body(scorer: TestClient, expected: list[int]) -> None:
         (b'{"dataframe_records": [1, 2]}', "BAD_REQUEST"),
         (b'{"instances": [[1, 2, 3, 4]]}', "INVALID_PARAMETER_VALUE"),
         (b'{"inputs": [[1, 2], [3]]}', "BAD_REQUEST"),
-        (b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [["a","b","c","d"]]}}', "INVALID_PARAMETER_VALUE"),
+        (b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [["a","b","c","d"]]}}', "BAD_REQUEST"),
         (b'{"inputs": {"sl": [1]}, "params": [1]}', "INVALID_PARAMETER_VALUE"),
         (b"\xff\xfe", "BAD_REQUEST"),
     ],

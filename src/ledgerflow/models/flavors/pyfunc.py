@@ -37,8 +37,21 @@ class PythonModelContext:
     model_config: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TypeHints:
+    """Type hints of ``predict``'s input and output; none are used, so MLflow 3's wrapper
+    (which asks every model for them) passes input through unchanged."""
+
+    input: Any = None
+    output: Any = None
+
+
 class PythonModel:
     """Subclass and implement ``predict``; ``load_context`` runs once when the model loads."""
+
+    @property
+    def predict_type_hints(self) -> TypeHints:
+        return TypeHints()
 
     def load_context(self, context: PythonModelContext) -> None:
         """Load artifacts (``context.artifacts[name]`` is a local path)."""
@@ -114,7 +127,8 @@ def save_model(
             model.saved_input_example_info = save_example(directory, example, params)
             if signature is None:
                 context = _context_for(directory, config)
-                python_model.load_context(context) if hasattr(python_model, "load_context") else None
+                if hasattr(python_model, "load_context"):
+                    python_model.load_context(context)
                 output = _call_predict(python_model, context, example, params)
                 signature = infer_signature(example, output)
                 if params:

@@ -33,9 +33,20 @@ def _cast_to_schema(frame: Any, schema: Schema | None) -> Any:
         if spec.type in ("string", "binary", "datetime", "boolean"):
             continue
         column = frame[spec.name]
+        target = np.dtype(COLUMN_TYPES[spec.type])
+        if column.dtype.kind in "OUS":
+            # MLflow's server casts request data to the signature while parsing; values that
+            # cannot become the column's type are a bad request, not a schema mismatch.
+            try:
+                frame[spec.name] = column.astype(target)
+            except (ValueError, TypeError) as error:
+                raise BadRequest(
+                    "Invalid input. Data is not compatible with model signature. Failed to convert column "
+                    f"{spec.name} to type '{target}'. Error: '{error}'"
+                ) from None
+            continue
         if column.dtype.kind not in "iuf":
             continue
-        target = np.dtype(COLUMN_TYPES[spec.type])
         converted = column.astype(target)
         # Only a lossless cast: 1.5 must not quietly become 1 for a long column.
         if bool((converted.astype(column.dtype) == column).all()):
