@@ -24,7 +24,23 @@ from ledgerflow.store.schema import (
 _CHUNK = 1000
 VersionKey = tuple[int, int]
 
-VERSION_COLUMNS = (*model_versions.c, registered_models.c.name)
+_mv = model_versions.c
+# Rendered by position (to_wire unpacks them in this order): a page holds up to 200,000 rows.
+VERSION_COLUMNS = (
+    _mv.registered_model_id,
+    _mv.version,
+    registered_models.c.name,
+    _mv.creation_time,
+    _mv.last_updated_time,
+    _mv.user_id,
+    _mv.current_stage,
+    _mv.description,
+    _mv.source,
+    _mv.run_id,
+    _mv.status,
+    _mv.status_message,
+    _mv.run_link,
+)
 
 
 def select_versions() -> sa.Select[Any]:
@@ -36,26 +52,42 @@ def select_versions() -> sa.Select[Any]:
     )
 
 
-def to_wire(row: Any, tags: Sequence[Any], aliases: Sequence[str] | None) -> dict[str, Any]:
+def to_wire(row: Any, tags: Sequence[tuple[str, str]], aliases: Sequence[str] | None) -> dict[str, Any]:
+    """A version row (of :data:`VERSION_COLUMNS`) with its (key, value) tags and aliases."""
+    (
+        _id,
+        number,
+        name,
+        created,
+        updated,
+        user_id,
+        stage,
+        description,
+        source,
+        run_id,
+        status,
+        message,
+        link,
+    ) = row
     version: dict[str, Any] = {
-        "name": row.name,
-        "version": str(row.version),
-        "creation_timestamp": row.creation_time,
-        "last_updated_timestamp": row.last_updated_time,
+        "name": name,
+        "version": str(number),
+        "creation_timestamp": created,
+        "last_updated_timestamp": updated,
     }
-    if row.user_id is not None:
-        version["user_id"] = row.user_id
-    version["current_stage"] = row.current_stage
-    version["description"] = row.description if row.description is not None else ""
-    version["source"] = row.source
-    if row.run_id is not None:
-        version["run_id"] = row.run_id
-    version["status"] = row.status
-    if row.status_message is not None:
-        version["status_message"] = row.status_message
+    if user_id is not None:
+        version["user_id"] = user_id
+    version["current_stage"] = stage
+    version["description"] = description if description is not None else ""
+    version["source"] = source
+    if run_id is not None:
+        version["run_id"] = run_id
+    version["status"] = status
+    if message is not None:
+        version["status_message"] = message
     if tags:
-        version["tags"] = [{"key": t.key, "value": t.value} for t in tags]
-    version["run_link"] = row.run_link if row.run_link is not None else ""
+        version["tags"] = [{"key": key, "value": value} for key, value in tags]
+    version["run_link"] = link if link is not None else ""
     if aliases:
         version["aliases"] = list(aliases)
     return version
@@ -70,46 +102,68 @@ def _key_filter(table: sa.Table, keys: list[VersionKey]) -> sa.ColumnElement[boo
     return sa.tuple_(table.c.registered_model_id, table.c.version).in_(keys)
 
 
-def tags_for(conn: Connection, keys: Sequence[VersionKey]) -> dict[VersionKey, list[Any]]:
-    found: dict[VersionKey, list[Any]] = {}
-    for chunk in _chunks(keys):
-        query = (
-            sa.select(model_version_tags)
-            .where(_key_filter(model_version_tags, chunk))
-            .order_by(model_version_tags.c.key)
+def _owned_by(table: sa.Table, keys: list[VersionKey] | sa.Subquery) -> Any:
+    """Rows of ``table`` for the given version keys: an IN list for a handful of keys, a
+    join against the page's own key query for a search page (an IN list of thousands of
+    pairs costs more to compile than the query takes to run)."""
+    query = sa.select(table)
+    if isinstance(keys, sa.Subquery):
+        return query.join(
+            keys,
+            sa.and_(
+                table.c.registered_model_id == keys.c.registered_model_id, table.c.version == keys.c.version
+            ),
         )
-        for tag in conn.execute(query):
-            found.setdefault((tag.registered_model_id, tag.version), []).append(tag)
+    return query.where(_key_filter(table, keys))
+
+
+def _batches(
+    keys: Sequence[VersionKey], page: sa.Subquery | None
+) -> Iterable[list[VersionKey] | sa.Subquery]:
+    if page is not None:
+        yield page
+    else:
+        yield from _chunks(keys)
+
+
+def tags_for(
+    conn: Connection, keys: Sequence[VersionKey], page: sa.Subquery | None = None
+) -> dict[VersionKey, list[tuple[str, str]]]:
+    found: dict[VersionKey, list[tuple[str, str]]] = {}
+    for batch in _batches(keys, page):
+        query = _owned_by(model_version_tags, batch).order_by(model_version_tags.c.key)
+        for model_id, number, key, value in conn.execute(query):
+            found.setdefault((model_id, number), []).append((key, value))
     return found
 
 
-def aliases_for(conn: Connection, keys: Sequence[VersionKey]) -> dict[VersionKey, list[str]]:
+def aliases_for(
+    conn: Connection, keys: Sequence[VersionKey], page: sa.Subquery | None = None
+) -> dict[VersionKey, list[str]]:
     found: dict[VersionKey, list[str]] = {}
-    for chunk in _chunks(keys):
-        query = (
-            sa.select(registered_model_aliases)
-            .where(_key_filter(registered_model_aliases, chunk))
-            .order_by(registered_model_aliases.c.alias)
-        )
-        for alias in conn.execute(query):
-            found.setdefault((alias.registered_model_id, alias.version), []).append(alias.alias)
+    for batch in _batches(keys, page):
+        query = _owned_by(registered_model_aliases, batch).order_by(registered_model_aliases.c.alias)
+        for model_id, alias, number in conn.execute(query):
+            found.setdefault((model_id, number), []).append(alias)
     return found
 
 
-def render(conn: Connection, rows: Sequence[Any], *, with_aliases: bool = True) -> list[dict[str, Any]]:
-    """Wire dicts for version rows (from :func:`select_versions`), in their order."""
-    keys = list(dict.fromkeys((row.registered_model_id, row.version) for row in rows))
+def render(
+    conn: Connection, rows: Sequence[Any], *, with_aliases: bool = True, page: sa.Subquery | None = None
+) -> list[dict[str, Any]]:
+    """Wire dicts for version rows (from :func:`select_versions`), in their order.
+
+    ``page`` is the query that selected ``rows`` (as a subquery of their keys), so a search
+    page loads its tags and aliases in one query each.
+    """
+    keys = list(dict.fromkeys((row[0], row[1]) for row in rows))
     if not keys:
         return []
-    tags = tags_for(conn, keys)
-    aliases = aliases_for(conn, keys) if with_aliases else {}
+    tags = tags_for(conn, keys, page)
+    aliases = aliases_for(conn, keys, page) if with_aliases else {}
+    empty: list[Any] = []
     return [
-        to_wire(
-            row,
-            tags.get((row.registered_model_id, row.version), []),
-            aliases.get((row.registered_model_id, row.version), []),
-        )
-        for row in rows
+        to_wire(row, tags.get((row[0], row[1]), empty), aliases.get((row[0], row[1]), empty)) for row in rows
     ]
 
 
@@ -121,7 +175,7 @@ def load_by_key(
     for chunk in _chunks(list(dict.fromkeys(keys))):
         rows.extend(conn.execute(select_versions().where(_key_filter(model_versions, chunk))))
     rendered = render(conn, rows, with_aliases=with_aliases)
-    return {(row.registered_model_id, row.version): item for row, item in zip(rows, rendered, strict=True)}
+    return {(row[0], row[1]): item for row, item in zip(rows, rendered, strict=True)}
 
 
 def load(conn: Connection, keys: Sequence[VersionKey], *, with_aliases: bool = True) -> list[dict[str, Any]]:

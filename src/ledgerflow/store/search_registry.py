@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from ledgerflow.errors import InvalidParameter
 from ledgerflow.store import paging
 from ledgerflow.store import registry_versions as versions
 from ledgerflow.store.schema import (
@@ -34,7 +35,9 @@ from ledgerflow.tracking.search.nodes import NE
 from ledgerflow.tracking.search.options import check_max_results
 from ledgerflow.tracking.search.sql import SqlText, compare_number
 
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 MODELS_MAX_RESULTS_CAP = 1000
+VERSIONS_DEFAULT_ORDER = ["last_updated_timestamp DESC"]
 VERSIONS_MAX_RESULTS_CAP = 200_000
 
 _MODEL_COLUMNS: dict[str, ColumnElement[Any]] = {
@@ -70,6 +73,18 @@ def _attribute_condition(
     return text.compare(column, comparison.op, comparison.value)
 
 
+def _prompt_exclusion(
+    comparisons: Sequence[Comparison], text: SqlText, table: sa.Table, owner: Sequence[ColumnElement[bool]]
+) -> ColumnElement[bool] | None:
+    """Prompts are registered models tagged ``mlflow.prompt.is_prompt='true'``; searches
+    leave them out unless the filter names that tag itself, as MLflow 3's do."""
+    if any(c.entity == "tag" and c.key == PROMPT_TAG for c in comparisons):
+        return None
+    return sa.not_(
+        sa.exists().where(*owner, text.equals(table.c.key, PROMPT_TAG), text.equals(table.c.value, "true"))
+    )
+
+
 def _ordering(
     keys: Sequence[OrderKey], columns: dict[str, ColumnElement[Any]], tie_breaks: Sequence[tuple[str, bool]]
 ) -> list[ColumnElement[Any]]:
@@ -77,7 +92,7 @@ def _ordering(
     seen: set[str] = set()
     for key in keys:
         if key.key in seen:
-            continue
+            raise InvalidParameter(f"`order_by` contains duplicate fields: {[k.key for k in keys]}")
         seen.add(key.key)
         column = columns[key.key]
         ordering.append(column.asc() if key.ascending else column.desc())
@@ -103,6 +118,9 @@ def search_registered_model_ids(
             query = query.where(_tag_condition(comparison, text, registered_model_tags, owner))
         else:
             query = query.where(_attribute_condition(comparison, text, _MODEL_COLUMNS))
+    exclusion = _prompt_exclusion(comparisons, text, registered_model_tags, owner)
+    if exclusion is not None:
+        query = query.where(exclusion)
     query = query.order_by(*_ordering(order_keys, _MODEL_COLUMNS, [("name", True)]))
     ids = [int(i) for i in conn.execute(query.limit(max_results + 1).offset(offset)).scalars()]
     return paging.page(ids, offset, max_results)
@@ -111,10 +129,11 @@ def search_registered_model_ids(
 def search_model_versions(
     conn: Connection, *, filter_string: str, max_results: int, order_by: list[str], page_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of versions in wire shape (default order name ASC, version DESC, which also
-    break ties under any order_by, so pages never overlap)."""
+    """One page of versions in wire shape. The default order is MLflow's
+    (last_updated_timestamp DESC, name ASC, version DESC); name and version break ties under
+    any order_by, so pages never overlap."""
     comparisons = parse_filter(filter_string, MODEL_VERSIONS)
-    order_keys = parse_order_by(order_by, MODEL_VERSIONS)
+    order_keys = parse_order_by(order_by or VERSIONS_DEFAULT_ORDER, MODEL_VERSIONS)
     check_max_results(max_results, VERSIONS_MAX_RESULTS_CAP)
     offset = paging.decode(page_token)
     text = SqlText(conn.dialect.name)
@@ -128,9 +147,23 @@ def search_model_versions(
             query = query.where(_tag_condition(comparison, text, model_version_tags, owner))
         else:
             query = query.where(_attribute_condition(comparison, text, _VERSION_COLUMNS))
+    # A prompt version is one whose model is a prompt.
+    model_owner = [registered_model_tags.c.registered_model_id == model_versions.c.registered_model_id]
+    exclusion = _prompt_exclusion(comparisons, text, registered_model_tags, model_owner)
+    if exclusion is not None:
+        query = query.where(exclusion)
     query = query.order_by(
         *_ordering(order_keys, _VERSION_COLUMNS, [("name", True), ("version_number", False)])
     )
     rows = list(conn.execute(query.limit(max_results + 1).offset(offset)))
     page, token = paging.page(rows, offset, max_results)
-    return versions.render(conn, page), token
+    if not page:
+        return [], token
+    # The page's keys, as the query that found them: tags and aliases are joined to it.
+    keys = (
+        query.with_only_columns(model_versions.c.registered_model_id, model_versions.c.version)
+        .limit(max_results)
+        .offset(offset)
+        .subquery()
+    )
+    return versions.render(conn, page, page=keys), token
