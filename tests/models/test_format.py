@@ -23,8 +23,13 @@ from ledgerflow.models.uri import extract_archive
 def test_sklearn_dir_layout_and_mlmodel(model_dir: Path, classifier: Any) -> None:
     names = {p.name for p in model_dir.iterdir()}
     assert names == {
-        "MLmodel", "model.pkl", "requirements.txt", "python_env.yaml", "conda.yaml",
-        "input_example.json", "serving_input_example.json",
+        "MLmodel",
+        "model.pkl",
+        "requirements.txt",
+        "python_env.yaml",
+        "conda.yaml",
+        "input_example.json",
+        "serving_input_example.json",
     }
     data = yaml.safe_load((model_dir / "MLmodel").read_text())
     pyfunc = data["flavors"]["python_function"]
@@ -81,8 +86,11 @@ def test_skops_trust_list_in_mlmodel_cannot_vouch_for_foreign_types(tmp_path: Pa
     transformer = FunctionTransformer(func=operator.neg)
     untrusted = "_operator.neg"
     ledgerflow.sklearn.save_model(
-        transformer, tmp_path / "m", serialization_format="skops",
-        skops_trusted_types=[untrusted], pyfunc_predict_fn="transform",
+        transformer,
+        tmp_path / "m",
+        serialization_format="skops",
+        skops_trusted_types=[untrusted],
+        pyfunc_predict_fn="transform",
     )
     assert Model.load(tmp_path / "m").flavors["sklearn"]["skops_trusted_types"] == [untrusted]
     # The model's own MLmodel names the type, but only the caller may trust a non-sklearn type.

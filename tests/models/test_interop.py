@@ -43,7 +43,11 @@ def _run(python: Path, script: str, *args: str) -> str:
     # Ledgerflow's custom models refer to ledgerflow.models.flavors.pyfunc, so it must be importable.
     env["PYTHONPATH"] = str(ROOT / "src")
     done = subprocess.run(
-        [str(python), "-c", textwrap.dedent(script), *args], capture_output=True, text=True, env=env, timeout=240
+        [str(python), "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -118,7 +122,9 @@ class Shift(ledgerflow.pyfunc.PythonModel):
 
 
 @pytest.mark.parametrize("venv", ["mlflow3", "mlflow222"])
-def test_models_saved_by_ledgerflow_load_in_mlflow(tmp_path: Path, venv: str, classifier: Any, iris: Any) -> None:
+def test_models_saved_by_ledgerflow_load_in_mlflow(
+    tmp_path: Path, venv: str, classifier: Any, iris: Any
+) -> None:
     python = _python(venv)
     ledgerflow.sklearn.save_model(classifier, tmp_path / "sk", input_example=iris[0].head(3))
     (tmp_path / "offset.txt").write_text("10")
@@ -129,7 +135,9 @@ def test_models_saved_by_ledgerflow_load_in_mlflow(tmp_path: Path, venv: str, cl
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         ledgerflow.pyfunc.save_model(
-            tmp_path / "custom", Shift(), artifacts={"offset": str(tmp_path / "offset.txt")},
+            tmp_path / "custom",
+            Shift(),
+            artifacts={"offset": str(tmp_path / "offset.txt")},
             input_example=FEATURES.head(2),
         )
     finally:
@@ -181,16 +189,38 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     x, y = load_iris(return_X_y=True, as_frame=True)
     x.columns = ["sl", "sw", "pl", "pw"]
     model_dir = tmp_path_factory.mktemp("served") / "model"
-    ledgerflow.sklearn.save_model(LogisticRegression(max_iter=500).fit(x, y), model_dir, input_example=x.head(3))
+    ledgerflow.sklearn.save_model(
+        LogisticRegression(max_iter=500).fit(x, y), model_dir, input_example=x.head(3)
+    )
     theirs_port, ours_port = _free_port(), _free_port()
     theirs = _start(
-        [str(mlflow_bin), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
-         "-p", str(theirs_port), "--host", "127.0.0.1"],
+        [
+            str(mlflow_bin),
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "--env-manager",
+            "local",
+            "-p",
+            str(theirs_port),
+            "--host",
+            "127.0.0.1",
+        ],
         theirs_port,
     )
     ours = _start(
-        [str(ROOT / ".venv/bin/ledgerflow"), "models", "serve", "-m", str(model_dir), "-p", str(ours_port),
-         "-h", "127.0.0.1"],
+        [
+            str(ROOT / ".venv/bin/ledgerflow"),
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "-p",
+            str(ours_port),
+            "-h",
+            "127.0.0.1",
+        ],
         ours_port,
     )
     try:
@@ -203,23 +233,58 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 ROWS = FEATURES.to_numpy().tolist()
 CASES: list[tuple[str, str, bytes | None, str | None]] = [
-    ("split", "POST", json.dumps({"dataframe_split": {"columns": list(FEATURES.columns), "data": ROWS}}).encode(), "application/json"),
-    ("records", "POST", json.dumps({"dataframe_records": FEATURES.to_dict(orient="records")}).encode(), "application/json"),
-    ("instances", "POST", json.dumps({"instances": FEATURES.to_dict(orient="records")}).encode(), "application/json"),
+    (
+        "split",
+        "POST",
+        json.dumps({"dataframe_split": {"columns": list(FEATURES.columns), "data": ROWS}}).encode(),
+        "application/json",
+    ),
+    (
+        "records",
+        "POST",
+        json.dumps({"dataframe_records": FEATURES.to_dict(orient="records")}).encode(),
+        "application/json",
+    ),
+    (
+        "instances",
+        "POST",
+        json.dumps({"instances": FEATURES.to_dict(orient="records")}).encode(),
+        "application/json",
+    ),
     ("inputs", "POST", json.dumps({"inputs": FEATURES.to_dict(orient="list")}).encode(), "application/json"),
-    ("ints", "POST", json.dumps({"dataframe_split": {"columns": list(FEATURES.columns), "data": [[5, 3, 1, 0]]}}).encode(), "application/json"),
+    (
+        "ints",
+        "POST",
+        json.dumps({"dataframe_split": {"columns": list(FEATURES.columns), "data": [[5, 3, 1, 0]]}}).encode(),
+        "application/json",
+    ),
     ("csv", "POST", FEATURES.to_csv(index=False).encode(), "text/csv"),
     ("malformed", "POST", b"{nope", "application/json"),
     ("list", "POST", b"[1, 2, 3]", "application/json"),
     ("unknown-key", "POST", b'{"rows": [[1, 2]]}', "application/json"),
     ("two-keys", "POST", b'{"inputs": [1], "instances": [1]}', "application/json"),
-    ("missing-column", "POST", b'{"dataframe_split": {"columns": ["sl"], "data": [[1.0]]}}', "application/json"),
+    (
+        "missing-column",
+        "POST",
+        b'{"dataframe_split": {"columns": ["sl"], "data": [[1.0]]}}',
+        "application/json",
+    ),
     ("instances-lists", "POST", json.dumps({"instances": ROWS}).encode(), "application/json"),
-    ("wrong-type", "POST", b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [["a","b","c","d"]]}}', "application/json"),
+    (
+        "wrong-type",
+        "POST",
+        b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [["a","b","c","d"]]}}',
+        "application/json",
+    ),
     ("get", "GET", None, None),
     ("text-plain", "POST", b"hello", "text/plain"),
     ("format-param", "POST", b"{}", "application/json; format=pandas-split"),
-    ("charset-utf8", "POST", json.dumps({"inputs": FEATURES.to_dict(orient="list")}).encode(), "application/json; charset=utf-8"),
+    (
+        "charset-utf8",
+        "POST",
+        json.dumps({"inputs": FEATURES.to_dict(orient="list")}).encode(),
+        "application/json; charset=utf-8",
+    ),
 ]
 
 

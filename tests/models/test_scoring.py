@@ -17,7 +17,9 @@ COLUMNS = ["sl", "sw", "pl", "pw"]
 
 @pytest.fixture
 def scorer(model_dir: Path) -> TestClient:
-    return TestClient(create_scoring_app(ledgerflow.pyfunc.load_model(str(model_dir))), raise_server_exceptions=False)
+    return TestClient(
+        create_scoring_app(ledgerflow.pyfunc.load_model(str(model_dir))), raise_server_exceptions=False
+    )
 
 
 @pytest.fixture
@@ -73,7 +75,10 @@ def test_csv_body(scorer: TestClient, expected: list[int]) -> None:
         (b'{"dataframe_records": [1, 2]}', "BAD_REQUEST"),
         (b'{"instances": [[1, 2, 3, 4]]}', "INVALID_PARAMETER_VALUE"),
         (b'{"inputs": [[1, 2], [3]]}', "BAD_REQUEST"),
-        (b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [["a","b","c","d"]]}}', "BAD_REQUEST"),
+        (
+            b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [["a","b","c","d"]]}}',
+            "BAD_REQUEST",
+        ),
         (b'{"inputs": {"sl": [1]}, "params": [1]}', "INVALID_PARAMETER_VALUE"),
         (b"\xff\xfe", "BAD_REQUEST"),
     ],
@@ -128,7 +133,9 @@ class Exploding(ledgerflow.pyfunc.PythonModel):
 
 def test_model_raising_is_400_not_500(tmp_path: Path) -> None:
     ledgerflow.pyfunc.save_model(tmp_path / "m", Exploding())
-    scorer = TestClient(create_scoring_app(ledgerflow.pyfunc.load_model(str(tmp_path / "m"))), raise_server_exceptions=False)
+    scorer = TestClient(
+        create_scoring_app(ledgerflow.pyfunc.load_model(str(tmp_path / "m"))), raise_server_exceptions=False
+    )
     response = scorer.post("/invocations", json={"inputs": [1, 2]})
     assert response.status_code == 400
     assert response.json()["error_code"] == "BAD_REQUEST"
@@ -142,7 +149,9 @@ class Echo(ledgerflow.pyfunc.PythonModel):
 
 def test_bc52_params_through_the_server(tmp_path: Path) -> None:
     ledgerflow.pyfunc.save_model(
-        tmp_path / "m", Echo(), input_example=(["input"], {"str_param": "string", "int_array": [1, 2, 3], "123": 123})
+        tmp_path / "m",
+        Echo(),
+        input_example=(["input"], {"str_param": "string", "int_array": [1, 2, 3], "123": 123}),
     )
     scorer = TestClient(create_scoring_app(ledgerflow.pyfunc.load_model(str(tmp_path / "m"))))
     response = scorer.post("/invocations", json={"inputs": ["input"], "params": {"str_param": "x"}})

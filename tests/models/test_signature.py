@@ -33,7 +33,9 @@ BC50 = Schema(
 
 
 def test_inference_from_frame_and_output() -> None:
-    frame = pd.DataFrame({"x": [1.0, 2.0], "n": np.array([1, 2], dtype="int64"), "s": ["a", "b"], "f": [True, False]})
+    frame = pd.DataFrame(
+        {"x": [1.0, 2.0], "n": np.array([1, 2], dtype="int64"), "s": ["a", "b"], "f": [True, False]}
+    )
     signature = infer_signature(frame, np.array([0, 1]))
     assert json.loads(signature.to_dict()["inputs"] or "") == [
         {"type": "double", "name": "x", "required": True},
@@ -68,7 +70,12 @@ def test_json_round_trip_keeps_mlflow_shapes() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"inputs": "not json"}, {"inputs": '[{"name": "a"}]'}, {"inputs": '[{"type": "weird"}]'}, {"inputs": "{}"}],
+    [
+        {"inputs": "not json"},
+        {"inputs": '[{"name": "a"}]'},
+        {"inputs": '[{"type": "weird"}]'},
+        {"inputs": "{}"},
+    ],
 )
 def test_malformed_signatures_are_invalid_parameter(bad: dict[str, str]) -> None:
     with pytest.raises(InvalidParameter):
@@ -101,7 +108,9 @@ def test_bc50_wrong_type_for_optional_string() -> None:
     with pytest.raises(InvalidParameter, match="Incompatible input types for column c"):
         enforce_schema(pd.DataFrame({"a": [1.0], "b": [2.0], "c": [5]}), BC50)
     with pytest.raises(InvalidParameter, match="Incompatible input types for column c"):
-        enforce_schema(pd.DataFrame({"a": [1.0, 1.0], "b": [2.0, 2.0], "c": pd.Series([5, "x"], dtype=object)}), BC50)
+        enforce_schema(
+            pd.DataFrame({"a": [1.0, 1.0], "b": [2.0, 2.0], "c": pd.Series([5, "x"], dtype=object)}), BC50
+        )
 
 
 def test_bc50_unnamed_schema_checks_count() -> None:
@@ -172,4 +181,9 @@ def test_bc52_defaults_overrides_unknown_and_wrong_types(caplog: pytest.LogCaptu
 def test_param_schema_json_round_trip() -> None:
     again = ParamSchema.from_json(B_PARAMS.to_json())
     assert again == B_PARAMS
-    assert json.loads(B_PARAMS.to_json())[1] == {"name": "int_array", "type": "long", "default": [1, 2, 3], "shape": [-1]}
+    assert json.loads(B_PARAMS.to_json())[1] == {
+        "name": "int_array",
+        "type": "long",
+        "default": [1, 2, 3],
+        "shape": [-1],
+    }

@@ -47,7 +47,9 @@ def test_log_model_creates_a_ready_logged_model(logged: dict[str, Any]) -> None:
 
 def test_every_uri_form_predicts(logged: dict[str, Any], classifier: Any, iris: Any) -> None:
     base = logged["url"] + "/api/2.0/mlflow"
-    response = httpx.post(f"{base}/registered-models/alias", json={"name": "iris-lr", "alias": "champion", "version": "1"})
+    response = httpx.post(
+        f"{base}/registered-models/alias", json={"name": "iris-lr", "alias": "champion", "version": "1"}
+    )
     assert response.status_code == 200, response.text
     response = httpx.post(
         f"{base}/model-versions/transition-stage",
@@ -94,18 +96,44 @@ def test_cli_predict_and_dockerfile(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", logged["url"])
     frame = iris[0].head(5)
     frame.to_csv(tmp_path / "in.csv", index=False)
-    (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}))
+    (tmp_path / "in.json").write_text(
+        json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+    )
     expected = classifier.predict(frame).tolist()
-    main(["models", "predict", "-m", "models:/iris-lr/1", "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.json")])
+    main(
+        [
+            "models",
+            "predict",
+            "-m",
+            "models:/iris-lr/1",
+            "-i",
+            str(tmp_path / "in.csv"),
+            "-o",
+            str(tmp_path / "out.json"),
+        ]
+    )
     assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": expected}
-    main(["models", "predict", "-m", "models:/iris-lr/1", "-i", str(tmp_path / "in.json"), "-o", str(tmp_path / "out.csv")])
+    main(
+        [
+            "models",
+            "predict",
+            "-m",
+            "models:/iris-lr/1",
+            "-i",
+            str(tmp_path / "in.json"),
+            "-o",
+            str(tmp_path / "out.csv"),
+        ]
+    )
     assert (tmp_path / "out.csv").read_text().splitlines() == ["prediction", *map(str, expected)]
     main(["models", "generate-dockerfile", "-m", "models:/iris-lr/1", "-d", str(tmp_path / "docker")])
     dockerfile = (tmp_path / "docker" / "Dockerfile").read_text()
     assert dockerfile.startswith("FROM python:3.11-slim")
     assert "COPY model_dir /opt/ml/model" in dockerfile
     assert "pip install --no-cache-dir -r /opt/ml/model/requirements.txt" in dockerfile
-    assert '"ledgerflow", "models", "serve", "-m", "/opt/ml/model", "-h", "0.0.0.0", "-p", "8080"' in dockerfile
+    assert (
+        '"ledgerflow", "models", "serve", "-m", "/opt/ml/model", "-h", "0.0.0.0", "-p", "8080"' in dockerfile
+    )
     assert "USER scorer" in dockerfile and "EXPOSE 8080" in dockerfile
     assert (tmp_path / "docker" / "model_dir" / "MLmodel").is_file()
 

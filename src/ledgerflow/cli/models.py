@@ -36,13 +36,17 @@ def models() -> None:
 @click.option("--env-manager", type=click.Choice(_ENV_MANAGERS), default="local", show_default=True)
 @click.option("-t", "--timeout", default=60.0, show_default=True, type=float, help="Seconds per request.")
 @click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs are resolved.")
-def serve(model_uri: str, host: str, port: int, env_manager: str, timeout: float, tracking_uri: str | None) -> None:
+def serve(
+    model_uri: str, host: str, port: int, env_manager: str, timeout: float, tracking_uri: str | None
+) -> None:
     """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version)."""
     from ledgerflow.models.pyfunc_model import load_model
     from ledgerflow.models.scoring.app import serve as run_server
 
     if env_manager != "local":
-        click.echo(f"Note: --env-manager {env_manager} is not supported; serving in this environment.", err=True)
+        click.echo(
+            f"Note: --env-manager {env_manager} is not supported; serving in this environment.", err=True
+        )
     model = load_model(model_uri, tracking_uri=tracking_uri)
     run_server(model, host, port, timeout)
 
@@ -54,7 +58,11 @@ def serve(model_uri: str, host: str, port: int, env_manager: str, timeout: float
 @click.option("-t", "--content-type", type=click.Choice(["json", "csv"]), default=None)
 @click.option("--tracking-uri", default=None)
 def predict(
-    model_uri: str, input_path: str, output_path: str | None, content_type: str | None, tracking_uri: str | None
+    model_uri: str,
+    input_path: str,
+    output_path: str | None,
+    content_type: str | None,
+    tracking_uri: str | None,
 ) -> None:
     """Score a CSV or JSON file (the same JSON bodies /invocations takes)."""
     from ledgerflow.models.pyfunc_model import load_model

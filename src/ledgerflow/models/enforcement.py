@@ -35,7 +35,7 @@ def _as_frame(data: Any) -> Any:
     if isinstance(data, list):
         if all(isinstance(row, dict) for row in data):
             return pd.DataFrame(data)
-        return pd.DataFrame(np.asarray(data, dtype=object) if not data else data)
+        return pd.DataFrame(data if data else np.asarray(data, dtype=object))
     if isinstance(data, np.ndarray):
         return pd.DataFrame(data if data.ndim > 1 else data.reshape(-1, 1))
     if isinstance(data, str | int | float | bool):
@@ -142,10 +142,10 @@ def _enforce_tensor(array: Any, spec: TensorSpec) -> Any:
 
     array = np.asarray(array)
     shape = spec.shape
-    if len(shape) != array.ndim or any(want not in (-1, got) for want, got in zip(shape, array.shape, strict=False)):
-        raise InvalidParameter(
-            f"Shape of input {array.shape} does not match expected shape {shape}."
-        )
+    if len(shape) != array.ndim or any(
+        want not in (-1, got) for want, got in zip(shape, array.shape, strict=False)
+    ):
+        raise InvalidParameter(f"Shape of input {array.shape} does not match expected shape {shape}.")
     target = np.dtype(spec.dtype)
     if array.dtype == target:
         return array
@@ -219,7 +219,9 @@ def _convert_param(value: Any, spec: ParamSpec) -> Any:
             raise ValueError(f"Value must be a scalar for param {spec}, received {type(value).__name__}")
         return _convert_scalar(value, spec.type)
     if not isinstance(value, list | tuple):
-        raise ValueError(f"Value must be a 1D array with shape (-1,) for param {spec}, received {type(value).__name__}")
+        raise ValueError(
+            f"Value must be a 1D array with shape (-1,) for param {spec}, received {type(value).__name__}"
+        )
     return [_convert_scalar(item, spec.type) for item in value]
 
 
@@ -236,7 +238,9 @@ def enforce_params(params: Any, schema: ParamSchema | None) -> dict[str, Any]:
                     list(params),
                 )
             else:
-                raise InvalidParameter(f"Parameters must be a dictionary. Got type '{type(params).__name__}'.")
+                raise InvalidParameter(
+                    f"Parameters must be a dictionary. Got type '{type(params).__name__}'."
+                )
         return {}
     if params is None:
         params = {}

@@ -9,6 +9,7 @@ step after creation fails). Optional registration follows (steps 24-25).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections.abc import Callable
@@ -118,24 +119,39 @@ def log_model(
     model_id, artifact_uri = str(info["model_id"]), str(info["artifact_uri"])
     try:
         if run_id is not None:
-            _api(client, "POST", "/runs/outputs", {"run_id": run_id, "models": [{"model_id": model_id, "step": 0}]})
+            _api(
+                client,
+                "POST",
+                "/runs/outputs",
+                {"run_id": run_id, "models": [{"model_id": model_id, "step": 0}]},
+            )
             _copy_metrics(client, run_id, model_id, metric_keys)
         mlmodel = Model(artifact_path=artifact_uri, model_id=model_id, model_uuid=model_id, run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="ledgerflow-log-model-") as tmp:
             saved = save(Path(tmp) / "model", mlmodel)
             upload(store_for_location(client.transport, artifact_uri), Path(tmp) / "model", None)
     except BaseException:
-        try:
-            _api(client, "PATCH", f"/logged-models/{model_id}", {"model_id": model_id, "status": "LOGGED_MODEL_UPLOAD_FAILED"})
-        except Exception:  # noqa: BLE001 - the original failure is the one to report
-            pass
+        with contextlib.suppress(Exception):
+            _api(
+                client,
+                "PATCH",
+                f"/logged-models/{model_id}",
+                {"model_id": model_id, "status": "LOGGED_MODEL_UPLOAD_FAILED"},
+            )
         raise
-    _api(client, "PATCH", f"/logged-models/{model_id}", {"model_id": model_id, "status": "LOGGED_MODEL_READY"})
+    _api(
+        client, "PATCH", f"/logged-models/{model_id}", {"model_id": model_id, "status": "LOGGED_MODEL_READY"}
+    )
     version = None
     if registered_model_name:
         version = _register(client, registered_model_name, model_id, run_id)
         entry = json.dumps([{"name": registered_model_name, "version": version}])
-        _api(client, "PATCH", f"/logged-models/{model_id}/tags", {"tags": [{"key": "mlflow.modelVersions", "value": entry}]})
+        _api(
+            client,
+            "PATCH",
+            f"/logged-models/{model_id}/tags",
+            {"tags": [{"key": "mlflow.modelVersions", "value": entry}]},
+        )
     return ModelInfo(
         model_id=model_id,
         name=name,

@@ -39,7 +39,7 @@ def safe_relative(path: Any, what: str) -> str:
     if not isinstance(path, str) or not path:
         raise InvalidParameter(f"Invalid {what} in MLmodel: {path!r:.100}")
     normalized = posixpath.normpath(path.replace("\\", "/"))
-    if normalized.startswith("/") or normalized == ".." or normalized.startswith("../") or ":" in normalized:
+    if normalized.startswith(("/", "../")) or normalized == ".." or ":" in normalized:
         raise InvalidParameter(f"Invalid {what} in MLmodel: '{path}' points outside the model directory.")
     return normalized
 
@@ -69,7 +69,7 @@ class Model:
         config = self.flavors.get(name)
         if config is None:
             raise InvalidParameter(
-                f"Model does not have the \"{name}\" flavor; it has {sorted(self.flavors) or 'none'}."
+                f'Model does not have the "{name}" flavor; it has {sorted(self.flavors) or "none"}.'
             )
         return config
 
@@ -106,7 +106,9 @@ class Model:
         if not isinstance(flavors, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in flavors.items()
         ):
-            raise InvalidParameter("MLmodel must have a 'flavors' mapping of flavor name to its configuration.")
+            raise InvalidParameter(
+                "MLmodel must have a 'flavors' mapping of flavor name to its configuration."
+            )
         signature = data.get("signature")
         example = data.get("saved_input_example_info")
         if example is not None and not isinstance(example, dict):

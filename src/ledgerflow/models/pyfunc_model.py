@@ -93,7 +93,9 @@ def load_local(model_dir: str | Path) -> PyFuncModel:
     return PyFuncModel(model, directory, _MlflowImpl(foreign._load_pyfunc(str(target))))
 
 
-def load_model(model_uri: str, dst_path: str | None = None, *, tracking_uri: str | None = None) -> PyFuncModel:
+def load_model(
+    model_uri: str, dst_path: str | None = None, *, tracking_uri: str | None = None
+) -> PyFuncModel:
     """Load a model from a URI (``models:/``, ``runs:/``, ``mlflow-artifacts:/``, a path)."""
     from ledgerflow.models.uri import download_model
 

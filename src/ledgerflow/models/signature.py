@@ -38,10 +38,7 @@ class ColSpec:
     raw: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        if self.raw is not None:
-            out = dict(self.raw)
-        else:
-            out = {"type": self.type}
+        out: dict[str, Any] = dict(self.raw) if self.raw is not None else {"type": self.type}
         if self.name is not None:
             out["name"] = self.name
         out["required"] = self.required
@@ -55,7 +52,10 @@ class TensorSpec:
     name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "tensor", "tensor-spec": {"dtype": self.dtype, "shape": list(self.shape)}}
+        out: dict[str, Any] = {
+            "type": "tensor",
+            "tensor-spec": {"dtype": self.dtype, "shape": list(self.shape)},
+        }
         if self.name is not None:
             out["name"] = self.name
         return out
@@ -86,7 +86,9 @@ class Schema:
     def from_json(cls, text: str | list[Any]) -> Schema:
         items = json.loads(text) if isinstance(text, str) else text
         if not isinstance(items, list):
-            raise InvalidParameter(f"A schema must be a JSON list of column or tensor specs, got {items!r:.200}")
+            raise InvalidParameter(
+                f"A schema must be a JSON list of column or tensor specs, got {items!r:.200}"
+            )
         specs: list[ColSpec | TensorSpec] = []
         for item in items:
             if not isinstance(item, dict) or "type" not in item:
@@ -95,7 +97,9 @@ class Schema:
             name = None if name is None else str(name)
             if item["type"] == "tensor":
                 spec = item.get("tensor-spec") or {}
-                specs.append(TensorSpec(str(spec.get("dtype")), tuple(int(d) for d in spec.get("shape") or []), name))
+                specs.append(
+                    TensorSpec(str(spec.get("dtype")), tuple(int(d) for d in spec.get("shape") or []), name)
+                )
             elif item["type"] in COLUMN_TYPES:
                 specs.append(ColSpec(str(item["type"]), name, bool(item.get("required", True))))
             elif item["type"] in COMPOSITE_TYPES:

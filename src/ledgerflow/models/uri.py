@@ -114,7 +114,9 @@ def _latest_version(client: Client, name: str, stage: str | None) -> str:
     body: dict[str, Any] = {"name": name}
     if stage is not None:
         body["stages"] = [stage]
-    versions = _call(client, "POST", "/registered-models/get-latest-versions", body).get("model_versions") or []
+    versions = (
+        _call(client, "POST", "/registered-models/get-latest-versions", body).get("model_versions") or []
+    )
     if stage is not None:
         versions = [v for v in versions if str(v.get("current_stage", "")).lower() == stage.lower()]
     if not versions:
@@ -127,7 +129,9 @@ def _parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
     """(name or model id, version-or-stage, alias)."""
     body = uri[len("models:") :]
     if body.startswith("//"):
-        raise InvalidParameter(f"Model URIs with a profile ('{uri}') are not supported; use models:/<name>/...")
+        raise InvalidParameter(
+            f"Model URIs with a profile ('{uri}') are not supported; use models:/<name>/..."
+        )
     body = body.lstrip("/")
     if not body:
         raise InvalidParameter(f"Invalid model URI '{uri}': it names no model.")
@@ -228,7 +232,7 @@ def extract_archive(archive: Path, destination: Path) -> Path:
             bundle.extractall(root)
     else:
         try:
-            bundle_tar = tarfile.open(archive)
+            bundle_tar = tarfile.open(archive)  # noqa: SIM115 - closed by the with below
         except tarfile.TarError as error:
             raise InvalidParameter(f"'{archive}' is not a readable model archive: {error}") from None
         with bundle_tar:
@@ -236,7 +240,9 @@ def extract_archive(archive: Path, destination: Path) -> Path:
             for member in members:
                 _safe_member(root, member.name)
                 if not (member.isfile() or member.isdir()):
-                    raise InvalidParameter(f"Refusing archive member '{member.name}': only files and folders allowed.")
+                    raise InvalidParameter(
+                        f"Refusing archive member '{member.name}': only files and folders allowed."
+                    )
             bundle_tar.extractall(root, members=members, filter="data")
     candidates = [p.parent for p in root.rglob(MLMODEL)]
     if not candidates:
@@ -276,7 +282,9 @@ def _fluent_client() -> Client:
     return _context().client()
 
 
-def download_model(model_uri: str, dst_path: str | Path | None = None, *, tracking_uri: str | None = None) -> str:
+def download_model(
+    model_uri: str, dst_path: str | Path | None = None, *, tracking_uri: str | None = None
+) -> str:
     """A local directory holding the model named by *model_uri* (downloaded when remote)."""
     if not isinstance(model_uri, str) or not model_uri:
         raise InvalidParameter("A model URI is required.")
@@ -285,13 +293,17 @@ def download_model(model_uri: str, dst_path: str | Path | None = None, *, tracki
         if local.name == MLMODEL:
             local = local.parent
         if local.is_file():
-            target = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="ledgerflow-model-"))
+            target = (
+                Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="ledgerflow-model-"))
+            )
             return str(extract_archive(local, target))
         if not local.is_dir():
             raise ResourceDoesNotExist(f"No such model directory: '{local}'")
         directory = local
     else:
-        target = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="ledgerflow-model-"))
+        target = (
+            Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="ledgerflow-model-"))
+        )
         directory = Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
     if not (directory / MLMODEL).is_file():
         raise ResourceDoesNotExist(f"No MLmodel file found under '{model_uri}': it does not name a model.")

@@ -56,7 +56,9 @@ class PythonModel:
     def load_context(self, context: PythonModelContext) -> None:
         """Load artifacts (``context.artifacts[name]`` is a local path)."""
 
-    def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(
+        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
+    ) -> Any:
         raise NotImplementedError
 
 
@@ -122,7 +124,9 @@ def save_model(
             config["artifacts"] = _copy_artifacts(artifacts, directory)
         if input_example is not None:
             example, params = (
-                input_example if isinstance(input_example, tuple) and len(input_example) == 2 else (input_example, None)
+                input_example
+                if isinstance(input_example, tuple) and len(input_example) == 2
+                else (input_example, None)
             )
             model.saved_input_example_info = save_example(directory, example, params)
             if signature is None:
@@ -158,12 +162,16 @@ def _context_for(directory: Path, config: dict[str, Any]) -> PythonModelContext:
         raise InvalidParameter("'artifacts' of the python_function flavor must be a mapping.")
     paths = {}
     for name, info in artifacts.items():
-        relative = safe_relative(info.get("path") if isinstance(info, dict) else None, f"path of artifact '{name}'")
+        relative = safe_relative(
+            info.get("path") if isinstance(info, dict) else None, f"path of artifact '{name}'"
+        )
         paths[str(name)] = os.path.join(directory, relative)
     return PythonModelContext(paths, {})
 
 
-def _call_predict(python_model: Any, context: PythonModelContext, data: Any, params: dict[str, Any] | None) -> Any:
+def _call_predict(
+    python_model: Any, context: PythonModelContext, data: Any, params: dict[str, Any] | None
+) -> Any:
     takes_params = "params" in inspect.signature(python_model.predict).parameters
     args: tuple[Any, ...] = (context, data) if _predict_takes_context(python_model) else (data,)
     if takes_params:

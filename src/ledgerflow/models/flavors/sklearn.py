@@ -33,7 +33,7 @@ def _serialize(model: Any, path: Path, fmt: str, trusted: list[str]) -> list[str
     """Write the estimator; returns the skops types that had to be trusted."""
     if fmt == "skops":
         try:
-            import skops.io as sio
+            import skops.io as sio  # type: ignore[import-untyped]
         except ModuleNotFoundError:
             raise MissingExtra("skops", "Saving a scikit-learn model in the skops format") from None
         sio.dump(model, path)
@@ -85,7 +85,9 @@ def save_model(
     model = mlmodel or Model()
     try:
         data_file = _FILES[serialization_format]
-        trusted = _serialize(sk_model, directory / data_file, serialization_format, list(skops_trusted_types or []))
+        trusted = _serialize(
+            sk_model, directory / data_file, serialization_format, list(skops_trusted_types or [])
+        )
         if input_example is not None:
             model.saved_input_example_info = save_example(directory, input_example)
             if signature is None:
@@ -132,7 +134,7 @@ def _load_file(path: Path, fmt: str, trusted: list[str]) -> Any:
         raise InvalidParameter(f"The model file '{path.name}' named in MLmodel is missing.")
     if fmt == "skops":
         try:
-            import skops.io as sio
+            import skops.io as sio  # type: ignore[import-untyped]
         except ModuleNotFoundError:
             raise MissingExtra("skops", "Loading a scikit-learn model saved with skops") from None
         untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]

@@ -34,7 +34,9 @@ PROTOCOL_NOTE = (
 
 
 def _error(code: str, message: str, status: int = 400) -> Response:
-    return Response(json.dumps({"error_code": code, "message": message}), status, media_type="application/json")
+    return Response(
+        json.dumps({"error_code": code, "message": message}), status, media_type="application/json"
+    )
 
 
 def _parse_content_type(header: str | None) -> tuple[str, dict[str, str]]:
@@ -69,7 +71,7 @@ class ScoringApp:
             predictions = self.model.predict(data, params)
         except LedgerflowError as error:
             return _error(error.error_code, f"Failed to predict data. \nError: {error.message}")
-        except Exception:  # noqa: BLE001 - a model failing on its input is the caller's 400
+        except Exception:
             log.exception("Model raised while predicting")
             return _error(
                 "BAD_REQUEST",

@@ -85,7 +85,9 @@ def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
         columns: dict[str, list[Any]] = {}
         for row in value:
             if set(row) != set(value[0]):
-                raise BadRequest("Failed to parse data as TF serving input: all instances need the same keys.")
+                raise BadRequest(
+                    "Failed to parse data as TF serving input: all instances need the same keys."
+                )
             for name, item in row.items():
                 columns.setdefault(name, []).append(item)
         value = columns
@@ -153,7 +155,7 @@ def parse_parquet(body: bytes) -> Any:
         return pd.read_parquet(io.BytesIO(body))
     except ImportError:
         raise BadRequest("Parquet input needs pyarrow installed on the scoring server.") from None
-    except Exception as error:  # noqa: BLE001 - any reader failure is the client's bad input
+    except Exception as error:
         raise BadRequest(f"Failed to parse input as a Parquet Pandas DataFrame. Error: '{error}'") from None
 
 
