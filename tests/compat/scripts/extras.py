@@ -18,8 +18,9 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 
-def ids(runs: list) -> list[str]:
-    return sorted(r.info.run_id for r in runs)
+def names(runs: list) -> list[str]:
+    # Names, not ids: they are the same on every server, so answers compare directly.
+    return sorted(r.info.run_name for r in runs)
 
 
 def main() -> None:
@@ -61,16 +62,16 @@ def main() -> None:
         param_overwrite = error_code(error)
     client.set_terminated(batch_id, status="KILLED")
 
-    active_before = ids(client.search_runs([experiment_id]))
+    active_before = names(client.search_runs([experiment_id]))
     client.delete_run(child_id)
     after_delete = {
-        "active": ids(client.search_runs([experiment_id], run_view_type=ViewType.ACTIVE_ONLY)),
-        "deleted": ids(client.search_runs([experiment_id], run_view_type=ViewType.DELETED_ONLY)),
-        "all": ids(client.search_runs([experiment_id], run_view_type=ViewType.ALL)),
+        "active": names(client.search_runs([experiment_id], run_view_type=ViewType.ACTIVE_ONLY)),
+        "deleted": names(client.search_runs([experiment_id], run_view_type=ViewType.DELETED_ONLY)),
+        "all": names(client.search_runs([experiment_id], run_view_type=ViewType.ALL)),
         "child_stage": client.get_run(child_id).info.lifecycle_stage,
     }
     client.restore_run(child_id)
-    after_restore = ids(client.search_runs([experiment_id]))
+    after_restore = names(client.search_runs([experiment_id]))
 
     def search(filter_string: str, order_by: list[str] | None = None) -> list[str]:
         found = client.search_runs([experiment_id], filter_string, order_by=order_by or [])
