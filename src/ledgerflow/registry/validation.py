@@ -23,11 +23,11 @@ _CANONICAL_STAGE = {stage.lower(): stage for stage in STAGES}
 # Characters the REST paths and the UI's URL handling cannot carry in a model name (BC-37).
 _BAD_NAME_CHARS = ("/", ":", "%")
 _RESERVED_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
-_ALIAS_CHARS = re.compile(r"^[\w\-.]+$")
+_ALIAS_CHARS = re.compile(r"^[\w\-]+$")
 
 
 def validate_model_name(name: str | None) -> str:
-    if name is None or name == "":
+    if name is None or name.strip() == "":
         raise InvalidParameter("Registered model name cannot be empty.")
     if len(name) > MAX_MODEL_NAME_LENGTH:
         raise InvalidParameter(
@@ -39,6 +39,8 @@ def validate_model_name(name: str | None) -> str:
             f"Invalid model name: '{name}'. Registered model names cannot contain the characters "
             f"{list(_BAD_NAME_CHARS)}."
         )
+    if name in (".", "..") or name.startswith(".."):
+        raise InvalidParameter(f"Invalid model name: '{name}'. Names cannot resolve to a different path.")
     return name
 
 
@@ -70,7 +72,7 @@ def validate_alias(alias: str | None) -> str:
     if not _ALIAS_CHARS.match(alias):
         raise InvalidParameter(
             f"Invalid alias name: '{alias}'. Aliases may only contain alphanumerics, underscores "
-            "(_), dashes (-) and periods (.)."
+            "(_) and dashes (-)."
         )
     if alias.lower() == "latest":
         raise InvalidParameter("'latest' alias name (case insensitive) is reserved.")
