@@ -19,7 +19,9 @@ pytestmark = pytest.mark.compat
 
 
 @pytest.fixture
-def tracking(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def tracking(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    # Anything the client writes locally (its default ./mlruns on reset) lands in tmp_path.
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", live_server.url)
     # The client would otherwise wait for retries on our deliberate 4xx answers.
