@@ -23,7 +23,8 @@ def upgrade(backend_store_uri: str) -> None:
     """Upgrade the schema to the version this Ledgerflow needs. Back up the database first."""
     require_extra("sqlalchemy", "server", "Database migrations")
     from ledgerflow.store.database import create_db_engine
-    from ledgerflow.store.migrations import current_revision, head_revision, upgrade as run_upgrade
+    from ledgerflow.store.migrations import current_revision, head_revision
+    from ledgerflow.store.migrations import upgrade as run_upgrade
 
     engine = create_db_engine(backend_store_uri)
     try:

@@ -36,7 +36,6 @@ from ledgerflow.tracking.validation import (
     MAX_TAGS_PER_BATCH,
     check_length,
     parse_experiment_id,
-    truncate,
     validate_key,
 )
 
@@ -72,17 +71,22 @@ def _limits(metrics: int, params: int, tags: int) -> None:
             )
 
 
+# Over-long values are refused, not truncated: MLflow 3.18's server truncates silently
+# (MLFLOW_TRUNCATE_LONG_VALUES), which loses data without telling anyone. MLflow's own
+# clients truncate before sending, so they never meet this error (BC-20).
 def _clean_params(items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    for key, _ in items:
+    for key, value in items:
         validate_key("Param", key)
-    return [(key, truncate(value, MAX_PARAM_VALUE_LENGTH)) for key, value in items]
+        check_length("Param value", value, MAX_PARAM_VALUE_LENGTH)
+    return list(items)
 
 
 def _clean_tags(items: Sequence[tuple[str, str]]) -> dict[str, str]:
     cleaned: dict[str, str] = {}
     for key, value in items:
         validate_key("Tag", key)
-        cleaned[key] = truncate(value, MAX_RUN_TAG_VALUE_LENGTH)
+        check_length("Tag value", value, MAX_RUN_TAG_VALUE_LENGTH)
+        cleaned[key] = value
     return cleaned
 
 

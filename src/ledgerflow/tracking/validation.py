@@ -50,11 +50,6 @@ def validate_key(kind: str, key: str) -> None:
         )
 
 
-def truncate(value: str, limit: int) -> str:
-    """MLflow truncates over-long param and run-tag values silently (MLFLOW_TRUNCATE_LONG_VALUES)."""
-    return value if len(value) <= limit else value[:limit]
-
-
 def check_length(what: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise InvalidParameter(
