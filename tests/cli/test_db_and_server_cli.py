@@ -101,7 +101,9 @@ def test_gc_purges_only_deleted_runs(
     keep = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
     drop = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
     api.ok("post", "runs/log-parameter", {"run_id": drop, "key": "p", "value": "1"})
-    uploaded = api.client.put(f"/api/2.0/mlflow-artifacts/artifacts/{eid}/{drop}/artifacts/a.txt", content=b"hi")
+    uploaded = api.client.put(
+        f"/api/2.0/mlflow-artifacts/artifacts/{eid}/{drop}/artifacts/a.txt", content=b"hi"
+    )
     assert uploaded.status_code == 200, uploaded.text
     stored = Path(server_config.artifacts_destination) / eid / drop / "artifacts" / "a.txt"
     assert stored.read_bytes() == b"hi"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
 
@@ -81,7 +82,7 @@ def parse_experiment_id(value: str | int | None) -> int:
     return experiment_id
 
 
-def parse_search_experiment_ids(values: list[str]) -> list[int]:
+def parse_search_experiment_ids(values: Sequence[str]) -> list[int]:
     """Experiment ids of a search request: malformed ones are a 400, ids no experiment can
     have (out of the 32-bit range) simply match nothing."""
     ids = []
