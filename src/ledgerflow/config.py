@@ -28,6 +28,12 @@ class ServerConfig:
     allowed_artifact_roots: tuple[str, ...] = field(default_factory=tuple)
     s3_endpoint_url: str | None = None
     auto_create_schema: bool = True
+    # Outbound webhooks: hosts, addresses or CIDR networks the SSRF guard lets through even
+    # though they are internal (loopback, private, ...); retry policy for failed deliveries.
+    webhook_allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    webhook_max_attempts: int = 5
+    webhook_backoff_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
 
     def resolved_artifacts_destination(self) -> str:
         dest = self.artifacts_destination

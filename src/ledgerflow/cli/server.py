@@ -51,6 +51,13 @@ def store_options(command: F) -> F:
             help="An extra artifact root clients may name as an experiment location (repeatable).",
         ),
         click.option(
+            "--webhook-allow-host",
+            "webhook_allowed_hosts",
+            multiple=True,
+            help="A host, address or CIDR network webhooks may reach although it is internal "
+            "(loopback, private, link-local, metadata); repeatable.",
+        ),
+        click.option(
             "--s3-endpoint-url",
             envvar="MLFLOW_S3_ENDPOINT_URL",
             default=None,
@@ -69,6 +76,7 @@ def build_config(
     serve_artifacts: bool,
     allowed_artifact_roots: tuple[str, ...],
     s3_endpoint_url: str | None,
+    webhook_allowed_hosts: tuple[str, ...] = (),
 ) -> ServerConfig:
     return ServerConfig(
         backend_store_uri=backend_store_uri,
@@ -77,6 +85,7 @@ def build_config(
         serve_artifacts=serve_artifacts,
         allowed_artifact_roots=allowed_artifact_roots,
         s3_endpoint_url=s3_endpoint_url,
+        webhook_allowed_hosts=tuple(webhook_allowed_hosts),
     )
 
 
