@@ -360,3 +360,64 @@ registered_model_alias_history = sa.Table(
     sa.Index(None, "name", "alias", "set_at"),
     sa.Index(None, "registered_model_id", "unset_at"),
 )
+
+# -- registry webhooks ------------------------------------------------------------------------
+# ``secret`` is kept as given: the server needs it to sign every delivery, so it cannot be a
+# one-way hash. The API returns it only in the create answer. ``events`` holds the sorted
+# "entity.action" names, comma-joined (a webhook has a handful; matching is done in code).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("webhook_id", ID32, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", LONG_TEXT, nullable=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.String(1000), nullable=False),
+    sa.Column("secret", sa.String(1000), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+)
+
+# One row per (event, webhook): the outbox the delivery worker drains. The body is stored as
+# sent, so a restarted server resumes pending deliveries with the same bytes and the same
+# delivery id (receivers can deduplicate on it). ``claimed_until`` is a lease that keeps two
+# workers (or processes) from sending one delivery at once.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(36), primary_key=True),
+    sa.Column(
+        "webhook_id", ID32, sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("event", sa.String(100), nullable=False),
+    sa.Column("payload", LONG_TEXT, nullable=False),
+    sa.Column("payload_sha256", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_timestamp", sa.BigInteger, nullable=True),
+    sa.Column("claimed_until", sa.BigInteger, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(1000), nullable=True),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Index(None, "webhook_id", "creation_timestamp"),
+    sa.Index(None, "status", "next_attempt_timestamp"),
+)
+
+# Every attempt of every delivery, for the delivery log.
+webhook_delivery_attempts = sa.Table(
+    "webhook_delivery_attempts",
+    metadata,
+    sa.Column(
+        "delivery_id",
+        sa.String(36),
+        sa.ForeignKey("webhook_deliveries.delivery_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(1000), nullable=True),
+)
