@@ -1,4 +1,5 @@
-"""The server-rendered web UI: experiments list, runs table, run page, static files.
+"""The server-rendered web UI: experiments list, runs table, run page, model registry pages,
+static files.
 
 Pages read through :class:`ledgerflow.server.ui.data.UiData` (the service layer, never HTTP)
 and render Jinja2 templates with autoescaping on. Every response carries the security headers
@@ -18,6 +19,8 @@ from starlette.staticfiles import StaticFiles
 
 from ledgerflow.server.ui.data import UiData
 from ledgerflow.server.ui.headers import SecurityHeaders
+from ledgerflow.server.ui.models_data import ModelsData
+from ledgerflow.server.ui.models_pages import ModelsPages
 from ledgerflow.server.ui.pages import Pages
 from ledgerflow.server.ui.rendering import Renderer
 from ledgerflow.server.ui.run_page import RunPage
@@ -33,6 +36,7 @@ def routes(services: Services) -> list[BaseRoute]:
     renderer = Renderer()
     pages = Pages(data, renderer)
     run_page = RunPage(data, renderer)
+    models = ModelsPages(ModelsData(services, data), renderer)
 
     def page(path: str, handler: Callable[[Request], Awaitable[Response]]) -> Route:
         return Route(path, SecurityHeaders(request_response(handler)), methods=["GET"])
@@ -42,5 +46,8 @@ def routes(services: Services) -> list[BaseRoute]:
         page("/experiments/{experiment_id}", pages.runs),
         page("/runs/{run_id}", run_page.page),
         page("/runs/{run_id}/artifact", run_page.artifact),
+        page("/models", models.models),
+        page("/models/{name}", models.model),
+        page("/models/{name}/versions/{version}", models.version),
         Mount("/static", app=SecurityHeaders(StaticFiles(directory=str(STATIC))), name="static"),
     ]
