@@ -148,3 +148,18 @@ def test_broken_mlmodel_is_a_note(client: TestClient, api: Api) -> None:
     seeder.put_file(eid, run_id, "model/MLmodel", b"\x00\xff: [unclosed")
     page = client.get("/models/broken/versions/1")
     assert page.status_code == 200 and "not valid YAML" in page.text
+
+
+def test_alias_history_survives_a_rename_as_one_span(client: TestClient, api: Api) -> None:
+    seeded = RegistrySeeder(client).seed(name="before rename")
+    before = client.get("/models/before%20rename/versions/1").text
+    since = re.search(r'data-alias="champion".*?since ([0-9: -]+)<', before, re.S)
+    assert since is not None
+    api.ok("post", "registered-models/rename", {"name": seeded.name, "new_name": "after rename"})
+    after = client.get("/models/after%20rename/versions/1")
+    assert after.status_code == 200
+    champion = after.text.split('data-alias="champion"', 1)[1].split("</tr>", 1)[0]
+    # The rename closed and reopened the row; the page shows one assignment since the first set.
+    assert f"since {since.group(1)}<" in champion
+    assert champion.count("<li") == 1 and "Version 1" in champion.split('class="before"', 1)[1]
+    assert client.get("/models/before%20rename").status_code == 404
