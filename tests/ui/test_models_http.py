@@ -163,3 +163,48 @@ def test_alias_history_survives_a_rename_as_one_span(client: TestClient, api: Ap
     assert f"since {since.group(1)}<" in champion
     assert champion.count("<li") == 1 and "Version 1" in champion.split('class="before"', 1)[1]
     assert client.get("/models/before%20rename").status_code == 404
+
+
+def test_version_from_a_logged_model_shows_its_id_and_files(client: TestClient, api: Api) -> None:
+    eid = api.ok("post", "experiments/create", {"name": "logged"})["experiment_id"]
+    run_id = api.ok("post", "runs/create", {"experiment_id": eid, "run_name": "maker"})["run"]["info"][
+        "run_id"
+    ]
+    logged = api.ok("post", "logged-models", {"experiment_id": eid, "name": "clf", "source_run_id": run_id})
+    model_id = logged["model"]["info"]["model_id"]
+    location = logged["model"]["info"]["artifact_uri"]
+    assert location.startswith("mlflow-artifacts:/")
+    rel = location.split(":", 1)[1].lstrip("/")
+    put = client.put(f"/api/2.0/mlflow-artifacts/artifacts/{rel}/model.pkl", content=b"\x80\x04pickle")
+    assert put.status_code == 200, put.text
+    api.ok("post", "registered-models/create", {"name": "from logged"})
+    api.ok(
+        "post",
+        "model-versions/create",
+        {"name": "from logged", "source": f"models:/{model_id}", "model_id": model_id},
+    )
+    body = client.get("/models/from%20logged/versions/1").text
+    assert f'id="logged-model">{model_id}<' in body
+    assert f'href="/runs/{run_id}"' in body
+    assert 'data-path="model.pkl"' in body
+
+
+def test_model_page_pages_through_many_versions(client: TestClient, api: Api) -> None:
+    from ledgerflow.server.ui.models_pages import VERSIONS_PAGE
+
+    eid = api.ok("post", "experiments/create", {"name": "many"})["experiment_id"]
+    run_id = api.ok("post", "runs/create", {"experiment_id": eid})["run"]["info"]["run_id"]
+    api.ok("post", "registered-models/create", {"name": "many"})
+    total = VERSIONS_PAGE + 3
+    for _ in range(total):
+        api.ok(
+            "post", "model-versions/create", {"name": "many", "source": f"runs:/{run_id}/m", "run_id": run_id}
+        )
+    first = client.get("/models/many").text
+    numbers = [int(n) for n in re.findall(r'<tr data-version="(\d+)"', first)]
+    assert numbers == list(range(total, total - VERSIONS_PAGE, -1))
+    older = re.search(r'id="older-versions" href="([^"]+)"', first)
+    assert older is not None
+    rest = client.get(older.group(1)).text
+    assert [int(n) for n in re.findall(r'<tr data-version="(\d+)"', rest)] == [3, 2, 1]
+    assert 'id="older-versions"' not in rest and 'id="first-versions"' in rest
