@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ledgerflow.errors import InvalidParameter
+from ledgerflow.registry.events import EventHook
 from ledgerflow.registry.model_versions import require_version
 from ledgerflow.registry.registered_models import require_model
 from ledgerflow.registry.validation import validate_alias
@@ -22,37 +23,46 @@ from ledgerflow.tracking.clock import now_ms
 
 
 class AliasService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventHook | None = None) -> None:
         self.db = db
+        self.events = events or EventHook()
 
     def set(self, name: str, alias: str, version: str | int) -> None:
         alias = validate_alias(alias)
 
-        def set_alias(conn: Connection) -> None:
+        def set_alias(conn: Connection) -> int | None:
             model = require_model(conn, name)
             row = require_version(conn, model, version)
             current = store.alias_version(conn, model.registered_model_id, alias)
             if current == row.version:
-                return
+                return None
             now = now_ms()
             if current is not None:
                 store.close_history(conn, model.registered_model_id, now, [alias])
             store.put_alias(conn, model.registered_model_id, alias, row.version)
             store.open_history(conn, model.registered_model_id, model.name, alias, row.version, now)
+            return int(row.version)
 
-        self.db.run_write(set_alias)
+        # Only a change is announced: re-pointing an alias at its own version is a no-op.
+        changed = self.db.run_write(set_alias)
+        if changed is not None:
+            self.events.emit(
+                "model_version_alias", "created", {"name": name, "alias": alias, "version": str(changed)}
+            )
 
     def delete(self, name: str, alias: str) -> None:
         validate_alias(alias)
 
-        def delete_alias(conn: Connection) -> None:
+        def delete_alias(conn: Connection) -> bool:
             model = require_model(conn, name)
             if store.alias_version(conn, model.registered_model_id, alias) is None:
-                return
+                return False
             store.remove_alias(conn, model.registered_model_id, alias)
             store.close_history(conn, model.registered_model_id, now_ms(), [alias])
+            return True
 
-        self.db.run_write(delete_alias)
+        if self.db.run_write(delete_alias):
+            self.events.emit("model_version_alias", "deleted", {"name": name, "alias": alias})
 
     def get(self, name: str, alias: str) -> dict[str, Any]:
         """The version an alias points at; a missing alias is INVALID_PARAMETER_VALUE (400),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
+from ledgerflow.registry.events import EventHook, tag_dict
 from ledgerflow.registry.registered_models import require_model
 from ledgerflow.registry.sources import SourceResolver
 from ledgerflow.registry.validation import (
@@ -45,8 +46,15 @@ def require_version(conn: Connection, model: Any, version: str | int | None) -> 
 
 
 class ModelVersionService:
-    def __init__(self, db: Database, locations: ArtifactLocations, artifacts: ArtifactService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        locations: ArtifactLocations,
+        artifacts: ArtifactService,
+        events: EventHook | None = None,
+    ) -> None:
         self.db = db
+        self.events = events or EventHook()
         self.artifacts = artifacts
         self.sources = SourceResolver(locations)
 
@@ -97,6 +105,18 @@ class ModelVersionService:
             return self._one(conn, model.registered_model_id, version)
 
         result: dict[str, Any] = self.db.run_write(create)
+        self.events.emit(
+            "model_version",
+            "created",
+            {
+                "name": result["name"],
+                "version": str(result["version"]),
+                "source": source,
+                "run_id": result.get("run_id"),
+                "tags": tag_dict(result.get("tags")),
+                "description": description,
+            },
+        )
         return result
 
     def get(self, name: str, version: str | int) -> dict[str, Any]:
@@ -131,13 +151,19 @@ class ModelVersionService:
                 f"'{target}' is not an Active stage. Valid stages are {', '.join(ACTIVE_STAGES)}."
             )
 
+        archived: list[str] = []
+        previous: list[str] = []
+
         def transition(conn: Connection) -> dict[str, Any]:
             model = require_model(conn, name)
             row = require_version(conn, model, version)
             now = now_ms()
+            archived.clear()
+            previous[:] = [str(row.current_stage)]
             if archive_existing:
                 for other in store.versions_in_stage(conn, model.registered_model_id, target):
                     if other != row.version:
+                        archived.append(str(other))
                         store.update(
                             conn,
                             model.registered_model_id,
@@ -152,6 +178,19 @@ class ModelVersionService:
             return self._one(conn, model.registered_model_id, row.version)
 
         result: dict[str, Any] = self.db.run_write(transition)
+        # Ours: MLflow's webhooks have no stage event (stages are deprecated there).
+        self.events.emit(
+            "model_version",
+            "stage_transitioned",
+            {
+                "name": result["name"],
+                "version": str(result["version"]),
+                "from_stage": previous[0] if previous else None,
+                "to_stage": target,
+                "archive_existing_versions": archive_existing,
+                "archived_versions": archived,
+            },
+        )
         return result
 
     def delete(self, name: str, version: str | int) -> None:
@@ -201,17 +240,23 @@ class ModelVersionService:
     def set_tag(self, name: str, version: str | int, key: str, value: str) -> None:
         validate_tag(key, value)
 
-        def set_tag(conn: Connection) -> None:
+        def set_tag(conn: Connection) -> str:
             row = require_version(conn, require_model(conn, name), version)
             store.set_tag(conn, row.registered_model_id, row.version, key, value)
+            return str(row.version)
 
-        self.db.run_write(set_tag)
+        number = self.db.run_write(set_tag)
+        self.events.emit(
+            "model_version_tag", "set", {"name": name, "version": number, "key": key, "value": value}
+        )
 
     def delete_tag(self, name: str, version: str | int, key: str) -> None:
         validate_key("Tag", key)
 
-        def delete_tag(conn: Connection) -> None:
+        def delete_tag(conn: Connection) -> str:
             row = require_version(conn, require_model(conn, name), version)
             store.delete_tag(conn, row.registered_model_id, row.version, key)
+            return str(row.version)
 
-        self.db.run_write(delete_tag)
+        number = self.db.run_write(delete_tag)
+        self.events.emit("model_version_tag", "deleted", {"name": name, "version": number, "key": key})

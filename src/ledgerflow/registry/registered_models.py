@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledgerflow.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from ledgerflow.registry.events import EventHook, tag_dict
 from ledgerflow.registry.validation import (
     canonical_stage,
     validate_description,
@@ -38,8 +39,9 @@ def already_exists(name: str) -> ResourceAlreadyExists:
 
 
 class RegisteredModelService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventHook | None = None) -> None:
         self.db = db
+        self.events = events or EventHook()
 
     def _write(self, operation: Any, name: str) -> Any:
         try:
@@ -74,6 +76,11 @@ class RegisteredModelService:
             return self._load(conn, model_id)
 
         result: dict[str, Any] = self._write(create, name)
+        self.events.emit(
+            "registered_model",
+            "created",
+            {"name": name, "tags": tag_dict(result.get("tags")), "description": description},
+        )
         return result
 
     def get(self, name: str) -> dict[str, Any]:
@@ -163,6 +170,8 @@ class RegisteredModelService:
             store.set_tag(conn, require_model(conn, name).registered_model_id, key, value)
 
         self.db.run_write(set_tag)
+        # Ours: MLflow has no registered-model tag events.
+        self.events.emit("registered_model_tag", "set", {"name": name, "key": key, "value": value})
 
     def delete_tag(self, name: str, key: str) -> None:
         validate_key("Tag", key)
@@ -171,3 +180,4 @@ class RegisteredModelService:
             store.delete_tag(conn, require_model(conn, name).registered_model_id, key)
 
         self.db.run_write(delete_tag)
+        self.events.emit("registered_model_tag", "deleted", {"name": name, "key": key})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ledgerflow.registry.aliases import AliasService
+from ledgerflow.registry.events import EventHook
 from ledgerflow.registry.model_versions import ModelVersionService
 from ledgerflow.registry.registered_models import RegisteredModelService
 from ledgerflow.store.database import Database
@@ -20,11 +21,14 @@ class RegistryService:
     models: RegisteredModelService
     versions: ModelVersionService
     aliases: AliasService
+    events: EventHook
 
 
 def build_registry(db: Database, locations: ArtifactLocations, artifacts: ArtifactService) -> RegistryService:
+    events = EventHook()
     return RegistryService(
-        models=RegisteredModelService(db),
-        versions=ModelVersionService(db, locations, artifacts),
-        aliases=AliasService(db),
+        models=RegisteredModelService(db, events),
+        versions=ModelVersionService(db, locations, artifacts, events),
+        aliases=AliasService(db, events),
+        events=events,
     )

@@ -97,6 +97,8 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The webhook delivery worker runs only while the app serves.
+        services.webhooks.start()
         yield
         services.close()
 

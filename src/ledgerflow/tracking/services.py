@@ -8,6 +8,7 @@ from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
 from ledgerflow.registry.service import RegistryService, build_registry
+from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.store.database import Database
 from ledgerflow.store.migrations import ensure_schema
 from ledgerflow.tracking.experiments import ExperimentService
@@ -25,8 +26,10 @@ class Services:
     runs: RunService
     logged_models: LoggedModelService
     registry: RegistryService
+    webhooks: WebhookService
 
     def close(self) -> None:
+        self.webhooks.stop()
         self.db.dispose()
 
 
@@ -39,6 +42,7 @@ def build_services(config: ServerConfig) -> Services:
     runs = RunService(db, experiments)
     logged_models = LoggedModelService(db, experiments)
     experiments.ensure_default()
+    registry = build_registry(db, locations, artifacts)
     return Services(
         config=config,
         db=db,
@@ -47,5 +51,6 @@ def build_services(config: ServerConfig) -> Services:
         experiments=experiments,
         runs=runs,
         logged_models=logged_models,
-        registry=build_registry(db, locations, artifacts),
+        registry=registry,
+        webhooks=WebhookService(db, config, registry.events),
     )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from ledgerflow.server.routes import artifacts, experiments, logged_models, misc, registry, runs
+from ledgerflow.server.routes import artifacts, experiments, logged_models, misc, registry, runs, webhooks
 
 if TYPE_CHECKING:
     from ledgerflow.tracking.services import Services
@@ -18,6 +18,7 @@ ALL_TABLES = [
     logged_models.TABLE,
     artifacts.TABLE,
     registry.TABLE,
+    webhooks.TABLE,
     misc.TABLE,
 ]
 
