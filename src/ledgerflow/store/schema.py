@@ -387,9 +387,7 @@ webhook_deliveries = sa.Table(
     "webhook_deliveries",
     metadata,
     sa.Column("delivery_id", sa.String(36), primary_key=True),
-    sa.Column(
-        "webhook_id", ID32, sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("webhook_id", ID32, sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False),
     sa.Column("event", sa.String(100), nullable=False),
     sa.Column("payload", LONG_TEXT, nullable=False),
     sa.Column("payload_sha256", sa.String(64), nullable=False),
@@ -420,4 +418,59 @@ webhook_delivery_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("error", sa.String(1000), nullable=True),
+)
+
+# The audit trail: an append-only, hash-chained log. ``seq`` is assigned by the writer while it
+# holds the chain head (not by a sequence, which leaves gaps on rollback that would look like
+# deleted records).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("resource_type", sa.String(64), nullable=True),
+    sa.Column("resource_id", sa.String(512), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("source_address", sa.String(64), nullable=True),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("before_digest", sa.String(64), nullable=True),
+    sa.Column("after_digest", sa.String(64), nullable=True),
+    sa.Column("details", LONG_TEXT, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+    sa.Index(None, "time_ms"),
+    sa.Index(None, "actor", "time_ms"),
+    sa.Index(None, "action", "time_ms"),
+)
+
+# One row (id 1): the last appended seq and hash. Writers lock it, which serializes appends
+# across connections and server replicas, and it lets verification notice deleted tail records.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+)
+
+# Signed (seq, record_hash) pairs: a rewrite of the chain up to a checkpoint needs the key.
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+)
+
+# Public halves of the checkpoint signing keys, so verification needs no private key.
+audit_keys = sa.Table(
+    "audit_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("public_key", sa.String(128), nullable=False),
+    sa.Column("creation_time_ms", sa.BigInteger, nullable=False),
 )
