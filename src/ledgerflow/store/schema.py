@@ -474,3 +474,80 @@ audit_keys = sa.Table(
     sa.Column("public_key", sa.String(128), nullable=False),
     sa.Column("creation_time_ms", sa.BigInteger, nullable=False),
 )
+
+# Server users: people (``kind='user'``, with an Argon2id password hash) and service accounts
+# (``kind='service'``, no password; they authenticate with tokens only). A disabled user keeps
+# its row so that audit records and token ownership still resolve.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", ID32, primary_key=True),
+    sa.Column("username", sa.String(256), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("disabled_time", sa.BigInteger, nullable=True),
+)
+
+user_groups = sa.Table(
+    "user_groups",
+    metadata,
+    sa.Column("group_id", ID32, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+)
+
+user_group_members = sa.Table(
+    "user_group_members",
+    metadata,
+    sa.Column("group_id", ID32, sa.ForeignKey("user_groups.group_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", ID32, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "user_id"),
+)
+
+# Personal access and service-account tokens. Only the SHA-256 of the secret is kept: the
+# secret has 256 random bits, so a fast hash is enough and lookups stay one indexed read.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", ID32, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("owner_id", ID32, sa.ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("scopes", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("expiration_time", sa.BigInteger, nullable=True),
+    sa.Column("last_used_time", sa.BigInteger, nullable=True),
+    sa.Column("revoked_time", sa.BigInteger, nullable=True),
+    sa.Index(None, "owner_id"),
+)
+
+# Failed-login counters, keyed by a hash of the (normalized) username whether or not such a
+# user exists, so lockout answers the same for real and made-up names.
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("first_failure_time", sa.BigInteger, nullable=False),
+    sa.Column("last_failure_time", sa.BigInteger, nullable=False),
+    sa.Column("locked_until", sa.BigInteger, nullable=True),
+)
+
+# Web UI sessions. The cookie holds a random secret; the row is keyed by its SHA-256 and
+# carries the session's CSRF token. Logout (or an admin disabling the user) revokes it.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", ID32, sa.ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("expiration_time", sa.BigInteger, nullable=False),
+    sa.Column("revoked_time", sa.BigInteger, nullable=True),
+    sa.Index(None, "user_id"),
+)
