@@ -34,6 +34,11 @@ class ServerConfig:
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 10.0
+    # Audit checkpoints are signed with the Ed25519 key in this file (made on first start,
+    # mode 0600); None puts it next to an SQLite database, else in ~/.ledgerflow. Never
+    # inside the artifact root, which clients can read.
+    audit_signing_key_path: str | None = None
+    audit_checkpoint_interval: int = 100
 
     def resolved_artifacts_destination(self) -> str:
         dest = self.artifacts_destination

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiments": ("ledgerflow.cli.experiments", "experiments"),
     "runs": ("ledgerflow.cli.runs", "runs"),
     "models": ("ledgerflow.cli.models", "models"),
+    "audit": ("ledgerflow.cli.audit", "audit"),
 }
 
 

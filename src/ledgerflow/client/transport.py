@@ -309,6 +309,7 @@ class LocalTransport:
             return self._services, self._table
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        from ledgerflow.security.audit import context as audit_context
         from ledgerflow.server.payload import Payload
 
         services, table = self._ready()
@@ -316,7 +317,16 @@ class LocalTransport:
             endpoint, path_params = table.resolve(method, path)
             # A JSON round trip gives handlers exactly what they would get over HTTP.
             data = json.loads(json.dumps(body or {}, allow_nan=False))
-            return endpoint.handler(services, Payload(data | path_params))
+            payload = Payload(data | path_params)
+            # In-process calls are audited like REST calls, as the OS user from "local".
+            context = audit_context.AuditContext(
+                request_id=audit_context.new_request_id(),
+                actor=audit_context.local_actor(),
+                source_address=audit_context.LOCAL_SOURCE,
+            )
+            with audit_context.bind(context):
+                audit_context.set_action(endpoint.action, payload.data)
+                return endpoint.handler(services, payload)
         except RestError:
             raise
         except LedgerflowError as error:

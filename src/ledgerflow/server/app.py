@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import BadRequest, LedgerflowError
+from ledgerflow.security.audit import context as audit_context
+from ledgerflow.security.audit.middleware import AuditContextMiddleware
 from ledgerflow.server import jsonio
 from ledgerflow.server.endpoints import Endpoint, EndpointTable
 from ledgerflow.server.error_handlers import install_error_handlers, json_error
@@ -71,6 +73,9 @@ def make_endpoint_route(prefix: str, endpoint: Endpoint, services: Services) -> 
     async def call(request: Request) -> Response:
         try:
             payload = await read_payload(request, dict(request.path_params))
+            # Names the change for the audit record Database.run_write appends. Auth will
+            # check endpoint.permission here ("admin" endpoints: admins only).
+            audit_context.set_action(endpoint.action, payload.data)
             result = await run_in_threadpool(handler, services, payload)
         except LedgerflowError as error:
             return json_error(error)
@@ -106,4 +111,5 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     app.state.services = services
     app.state.endpoints = table
     install_error_handlers(app)
+    app.add_middleware(AuditContextMiddleware, audit=services.audit)
     return app

@@ -27,6 +27,20 @@ class Endpoint:
     path: str  # below the /api or /ajax-api prefix, e.g. "/2.0/mlflow/runs/create"
     handler: Handler
     ajax_only: bool = False
+    # The audit trail's name for what this endpoint does, e.g. "runs.log_batch"; derived from
+    # the route module and handler names unless given.
+    action_name: str | None = None
+    # What the caller must hold; None means the resource's own permissions apply. The auth
+    # layer enforces it ("admin": admins only); until authentication exists it is served as-is.
+    permission: str | None = None
+
+    @property
+    def action(self) -> str:
+        if self.action_name:
+            return self.action_name
+        module = getattr(self.handler, "__module__", "") or ""
+        group = module.rsplit(".", 1)[-1] or self.method.lower()
+        return f"{group}.{getattr(self.handler, '__name__', self.path.strip('/').replace('/', '.'))}"
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -40,9 +54,17 @@ class EndpointTable:
         self.endpoints: list[Endpoint] = []
         self._compiled: list[tuple[Endpoint, re.Pattern[str]]] = []
 
-    def route(self, method: str, path: str, *, ajax_only: bool = False) -> Callable[[Handler], Handler]:
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        ajax_only: bool = False,
+        action: str | None = None,
+        permission: str | None = None,
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            endpoint = Endpoint(method, path, handler, ajax_only)
+            endpoint = Endpoint(method, path, handler, ajax_only, action, permission)
             self.endpoints.append(endpoint)
             self._compiled.append((endpoint, endpoint.pattern))
             return handler

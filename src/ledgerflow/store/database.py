@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -110,6 +110,9 @@ class Database:
         self.uri = uri
         self.engine = create_db_engine(uri)
         self.dialect = self.engine.dialect.name
+        # Set by the audit log: called with (conn, result) after each write operation, inside
+        # its transaction, so the change and its audit record commit or roll back together.
+        self.audit_hook: Callable[[Connection, Any], None] | None = None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -121,16 +124,20 @@ class Database:
         with self.engine.connect().execution_options(ledgerflow_write=True) as conn, conn.begin():
             yield conn
 
-    def run_write(self, operation: Any, *args: Any, attempts: int = 8) -> Any:
+    def run_write(self, operation: Any, *args: Any, attempts: int = 8, audit: bool = True) -> Any:
         """Run ``operation(conn, *args)`` in a write transaction, retrying lock conflicts.
 
         The whole transaction is retried, so an operation must not have side effects outside
-        the database.
+        the database. With ``audit`` on, the audit hook appends the change's record in the same
+        transaction (``audit=False`` is for writes that are themselves audit records).
         """
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
-                    return operation(conn, *args)
+                    result = operation(conn, *args)
+                    if audit and self.audit_hook is not None:
+                        self.audit_hook(conn, result)
+                    return result
             except OperationalError as error:
                 if attempt == attempts - 1 or not _is_transient(error):
                     raise

@@ -9,6 +9,7 @@ from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
 from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
+from ledgerflow.security.audit.log import AuditLog, build_audit_log
 from ledgerflow.store.database import Database
 from ledgerflow.store.migrations import ensure_schema
 from ledgerflow.tracking.experiments import ExperimentService
@@ -27,6 +28,7 @@ class Services:
     logged_models: LoggedModelService
     registry: RegistryService
     webhooks: WebhookService
+    audit: AuditLog
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -36,6 +38,7 @@ class Services:
 def build_services(config: ServerConfig) -> Services:
     db = Database(config.backend_store_uri)
     ensure_schema(db.engine, auto_create=config.auto_create_schema)
+    audit = build_audit_log(db, config)
     locations = ArtifactLocations(config)
     artifacts = ArtifactService(config, db)
     experiments = ExperimentService(db, locations)
@@ -53,4 +56,5 @@ def build_services(config: ServerConfig) -> Services:
         logged_models=logged_models,
         registry=registry,
         webhooks=WebhookService(db, config, registry.events),
+        audit=audit,
     )

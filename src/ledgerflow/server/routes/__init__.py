@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from ledgerflow.server.routes import artifacts, experiments, logged_models, misc, registry, runs, webhooks
+from ledgerflow.server.routes import (
+    artifacts,
+    audit,
+    experiments,
+    logged_models,
+    misc,
+    registry,
+    runs,
+    webhooks,
+)
 
 if TYPE_CHECKING:
     from ledgerflow.tracking.services import Services
@@ -19,6 +28,7 @@ ALL_TABLES = [
     artifacts.TABLE,
     registry.TABLE,
     webhooks.TABLE,
+    audit.TABLE,
     misc.TABLE,
 ]
 

@@ -1,0 +1,252 @@
+"""Appending to the audit chain, inside the caller's transaction.
+
+``Database.run_write`` calls :meth:`AuditLog.after_write` on the transaction's connection after
+the operation succeeded and before commit, so a change and its record commit or roll back
+together. Appends are serialized by the single ``audit_head`` row: on SQLite the write lock is
+already held (BEGIN IMMEDIATE); on PostgreSQL and MySQL the row is locked ``FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ledgerflow.store.schema import audit_checkpoints, audit_head, audit_keys, audit_log
+
+from . import context as ctx
+from .chain import GENESIS_HASH, canonical_json, digest, record_hash
+from .signing import Signer, checkpoint_message
+
+if TYPE_CHECKING:
+    from ledgerflow.config import ServerConfig
+    from ledgerflow.store.database import Database
+
+SUCCESS = "success"
+FAILURE = "failure"
+DENIED = "denied"
+_DML_COUNT = "ledgerflow_audit_dml"
+_DML_PREFIXES = ("insert", "update", "delete", "replace", "merge")
+_LIMITS = {"actor": 256, "action": 128, "resource_type": 64, "resource_id": 512, "source_address": 64}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One record's content before it is placed in the chain."""
+
+    actor: str
+    action: str
+    outcome: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    source_address: str | None = None
+    request_id: str | None = None
+    before_digest: str | None = None
+    after_digest: str | None = None
+    details: Mapping[str, Any] | None = None
+
+
+class AuditLog:
+    def __init__(self, db: Database, signer: Signer | None = None, checkpoint_interval: int = 100) -> None:
+        self.db = db
+        self.signer = signer
+        self.checkpoint_interval = checkpoint_interval
+        self._lock_head = db.dialect in ("postgresql", "mysql")
+        self._watch_changes()
+
+    def install(self) -> None:
+        """Hook into the database's write path and publish this server's public key."""
+        self.db.audit_hook = self.after_write
+        if self.signer is not None:
+            # Another replica may register the same key at the same moment.
+            with contextlib.suppress(IntegrityError):
+                self.db.run_write(self._register_key, audit=False)
+
+    # -- the write path ---------------------------------------------------------------------
+
+    def _watch_changes(self) -> None:
+        # Counts data-changing statements per transaction, so a write transaction that
+        # changed nothing (an empty outbox flush) leaves no record.
+        @event.listens_for(self.db.engine, "begin")
+        def _reset(conn: Connection) -> None:
+            conn.info[_DML_COUNT] = 0
+
+        @event.listens_for(self.db.engine, "before_cursor_execute")
+        def _count(conn: Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
+            if statement.lstrip()[:7].lower().startswith(_DML_PREFIXES):
+                conn.info[_DML_COUNT] = conn.info.get(_DML_COUNT, 0) + 1
+
+    def after_write(self, conn: Connection, result: Any) -> None:
+        context = ctx.current()
+        if context is None or context.action is None or not conn.info.get(_DML_COUNT):
+            return
+        context.parts += 1
+        payload = ctx.scrub(dict(context.payload or {}))
+        details: dict[str, Any] = {"request": ctx.summarize(payload)}
+        if context.parts > 1:
+            details["part"] = context.parts
+        resource_id = context.resource_id or ctx.resource_from_result(context.action, result)
+        self.append(
+            conn,
+            Event(
+                actor=context.actor,
+                action=context.action,
+                outcome=SUCCESS,
+                resource_type=context.resource_type,
+                resource_id=resource_id,
+                source_address=context.source_address,
+                request_id=context.request_id,
+                before_digest=context.before_digest,
+                after_digest=digest({"request": payload, "result": ctx.scrub(result)}),
+                details=details,
+            ),
+        )
+
+    def append(self, conn: Connection, item: Event) -> int:
+        """Place ``item`` at the end of the chain in ``conn``'s transaction; returns its seq."""
+        head_query = sa.select(audit_head.c.seq, audit_head.c.record_hash).where(audit_head.c.id == 1)
+        if self._lock_head:
+            head_query = head_query.with_for_update()
+        head = conn.execute(head_query).first()
+        if head is None:
+            # A database whose head row was removed: restart the head from the last record.
+            last = conn.execute(
+                sa.select(audit_log.c.seq, audit_log.c.record_hash).order_by(audit_log.c.seq.desc()).limit(1)
+            ).first()
+            prev_seq, prev_hash = (last.seq, last.record_hash) if last else (0, GENESIS_HASH)
+            conn.execute(audit_head.insert().values(id=1, seq=prev_seq, record_hash=prev_hash))
+        else:
+            prev_seq, prev_hash = head.seq, head.record_hash
+        fields = self._fields(prev_seq + 1, item)
+        fields["prev_hash"] = prev_hash
+        fields["record_hash"] = record_hash(prev_hash, fields)
+        conn.execute(audit_log.insert().values(**fields))
+        conn.execute(
+            audit_head.update()
+            .where(audit_head.c.id == 1)
+            .values(seq=fields["seq"], record_hash=fields["record_hash"])
+        )
+        if self.signer is not None and fields["seq"] % self.checkpoint_interval == 0:
+            self._checkpoint(conn, fields["seq"], fields["record_hash"])
+        return int(fields["seq"])
+
+    @staticmethod
+    def _fields(seq: int, item: Event) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "time_ms": int(time.time() * 1000),
+            "actor": item.actor,
+            "action": item.action,
+            "resource_type": item.resource_type,
+            "resource_id": item.resource_id,
+            "outcome": item.outcome,
+            "source_address": item.source_address,
+            "request_id": item.request_id,
+            "before_digest": item.before_digest,
+            "after_digest": item.after_digest,
+            "details": canonical_json(ctx.scrub(dict(item.details or {}))),
+        }
+        # Cut to the column sizes here, before hashing, so the stored row is what was hashed.
+        for name, limit in _LIMITS.items():
+            if isinstance(fields[name], str):
+                fields[name] = fields[name][:limit]
+        return fields
+
+    # -- events that are not a change -------------------------------------------------------
+
+    def record_event(
+        self,
+        action: str,
+        outcome: str,
+        *,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        actor: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record a security event (login, failed login, denied request, token use, ...) in
+        its own transaction; who and from where default to the current request's context."""
+        context = ctx.current()
+        item = Event(
+            actor=actor or (context.actor if context else ctx.ANONYMOUS),
+            action=action,
+            outcome=outcome,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            source_address=context.source_address if context else None,
+            request_id=context.request_id if context else None,
+            details=details,
+        )
+        seq: int = self.db.run_write(self.append, item, audit=False)
+        return seq
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint_now(self) -> int | None:
+        """Sign the current head now; returns its seq (None for an empty log or no key)."""
+        if self.signer is None:
+            return None
+
+        def sign_head(conn: Connection) -> int | None:
+            query = sa.select(audit_head.c.seq, audit_head.c.record_hash).where(audit_head.c.id == 1)
+            head = conn.execute(query.with_for_update() if self._lock_head else query).first()
+            if head is None or head.seq == 0:
+                return None
+            done = conn.execute(sa.select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == head.seq))
+            if done.first() is None:
+                self._checkpoint(conn, head.seq, head.record_hash)
+            return int(head.seq)
+
+        result: int | None = self.db.run_write(sign_head, audit=False)
+        return result
+
+    def _checkpoint(self, conn: Connection, seq: int, hash_: str) -> None:
+        assert self.signer is not None
+        now = int(time.time() * 1000)
+        key_id = self.signer.key_id
+        signature = self.signer.sign(checkpoint_message(seq, hash_, now, key_id))
+        conn.execute(
+            audit_checkpoints.insert().values(
+                seq=seq, record_hash=hash_, time_ms=now, key_id=key_id, signature=signature
+            )
+        )
+
+    def _register_key(self, conn: Connection) -> None:
+        assert self.signer is not None
+        key_id = self.signer.key_id
+        known = conn.execute(sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == key_id)).first()
+        if known is None:
+            conn.execute(
+                audit_keys.insert().values(
+                    key_id=key_id,
+                    public_key=self.signer.public_text,
+                    creation_time_ms=int(time.time() * 1000),
+                )
+            )
+            item = Event(
+                actor="system",
+                action="audit.register_signing_key",
+                outcome=SUCCESS,
+                resource_type="audit_key",
+                resource_id=key_id,
+                source_address=ctx.LOCAL_SOURCE,
+                details={"public_key": self.signer.public_text},
+            )
+            self.append(conn, item)
+
+
+def build_audit_log(db: Database, config: ServerConfig) -> AuditLog:
+    """The server's audit log, hooked into ``db``'s writes, its signing key loaded or made."""
+    from .signing import default_key_path, load_or_create
+
+    path = config.audit_signing_key_path or default_key_path(config.backend_store_uri)
+    audit = AuditLog(db, load_or_create(path), max(1, config.audit_checkpoint_interval))
+    audit.install()
+    return audit
