@@ -51,7 +51,7 @@ def parse_time(value: str | int | None, name: str) -> int | None:
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    record = {key: value for key, value in row.items() if value is not None}
+    record = {str(key): value for key, value in row.items() if value is not None}
     record["time"] = datetime.fromtimestamp(row["time_ms"] / 1000, UTC).isoformat(timespec="milliseconds")
     # An edited, unparsable value is exported as stored; verify reports it.
     with contextlib.suppress(TypeError, ValueError):

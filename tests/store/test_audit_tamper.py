@@ -1,0 +1,192 @@
+"""Tampering with the audit tables directly in the database is caught by ``ledgerflow audit verify``.
+
+Each test edits the real database (SQLite, PostgreSQL, MariaDB) behind the server's back and
+runs the real CLI entry point, which must name the damaged record and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from ledgerflow.config import ServerConfig
+from ledgerflow.security.audit.chain import record_hash
+from ledgerflow.security.audit.signing import load_or_create
+from ledgerflow.store.database import create_db_engine
+from tests.cli.conftest import CliResult, invoke
+from tests.conftest import Api
+
+RECORDS = 13  # the key registration and twelve experiment creations
+INTERVAL = 5
+
+
+@pytest.fixture
+def audited(
+    make_client: Callable[[ServerConfig], TestClient], server_config: ServerConfig, tmp_path: Path
+) -> Iterator[sa.Engine]:
+    config = replace(
+        server_config,
+        audit_signing_key_path=str(tmp_path / "keys" / "audit.pem"),
+        audit_checkpoint_interval=INTERVAL,
+    )
+    api = Api(make_client(config))
+    for index in range(RECORDS - 1):
+        api.ok("post", "experiments/create", {"name": f"e{index}"})
+    engine = create_db_engine(config.backend_store_uri)
+    yield engine
+    engine.dispose()
+
+
+def verify(engine: sa.Engine, *extra: str) -> CliResult:
+    return invoke(
+        ["audit", "verify", "--backend-store-uri", engine.url.render_as_string(hide_password=False), *extra]
+    )
+
+
+def sql(engine: sa.Engine, *statements: str) -> None:
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
+def failed(result: CliResult, message: str) -> None:
+    assert result.exit_code == 1, result
+    assert f"FAILED: {message}" in result.stdout, result
+
+
+def test_untouched_log_verifies(audited: sa.Engine) -> None:
+    result = verify(audited)
+    assert result.exit_code == 0, result
+    assert f"OK: {RECORDS} records, {RECORDS // INTERVAL} checkpoints verified" in result.stdout
+
+
+def test_edited_field_is_reported(audited: sa.Engine) -> None:
+    sql(audited, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
+    failed(verify(audited), "record 7 was edited")
+
+
+def test_edited_details_are_reported(audited: sa.Engine) -> None:
+    sql(audited, 'UPDATE audit_log SET details = \'{"request":{"name":"other"}}\' WHERE seq = 4')
+    failed(verify(audited), "record 4 was edited")
+
+
+def test_deleted_record_is_reported(audited: sa.Engine) -> None:
+    sql(audited, "DELETE FROM audit_log WHERE seq = 8")
+    failed(verify(audited), "record 8 is missing (deleted)")
+
+
+def test_deleted_last_record_is_reported(audited: sa.Engine) -> None:
+    sql(audited, f"DELETE FROM audit_log WHERE seq = {RECORDS}")
+    failed(verify(audited), f"record {RECORDS} is missing (deleted from the end of the log)")
+
+
+def test_swapped_records_are_reported(audited: sa.Engine) -> None:
+    sql(
+        audited,
+        "UPDATE audit_log SET seq = -1 WHERE seq = 9",
+        "UPDATE audit_log SET seq = 9 WHERE seq = 11",
+        "UPDATE audit_log SET seq = 11 WHERE seq = -1",
+    )
+    failed(verify(audited), "records 9 and 11 are out of order")
+
+
+def test_adjacent_swap_is_reported(audited: sa.Engine) -> None:
+    sql(
+        audited,
+        "UPDATE audit_log SET seq = -1 WHERE seq = 2",
+        "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = -1",
+    )
+    failed(verify(audited), "records 2 and 3 are out of order")
+
+
+def test_edited_checkpoint_signature_is_reported(audited: sa.Engine) -> None:
+    forged = base64.b64encode(bytes(64)).decode()
+    sql(audited, f"UPDATE audit_checkpoints SET signature = '{forged}' WHERE seq = 10")
+    failed(verify(audited), "checkpoint at 10 has a bad signature")
+
+
+def test_rewritten_chain_is_caught_by_the_checkpoint(audited: sa.Engine) -> None:
+    # An attacker without the key edits record 3 and recomputes every later hash and the head.
+    with audited.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+        rows = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM audit_log ORDER BY seq"))]
+        prev = rows[1]["record_hash"]
+        for row in rows[2:]:
+            new_hash = record_hash(prev, row)
+            conn.execute(
+                sa.text("UPDATE audit_log SET prev_hash = :p, record_hash = :h WHERE seq = :s"),
+                {"p": prev, "h": new_hash, "s": row["seq"]},
+            )
+            prev = new_hash
+        conn.execute(sa.text("UPDATE audit_head SET record_hash = :h"), {"h": prev})
+    failed(verify(audited), "checkpoint at 5 does not match record 5 (the chain was rewritten)")
+
+
+def test_public_key_file_pins_the_trusted_key(audited: sa.Engine, tmp_path: Path) -> None:
+    key_file = tmp_path / "keys" / "audit.pem"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    printed = invoke(["audit", "public-key", "--signing-key", str(key_file)])
+    assert printed.exit_code == 0, printed
+    (tmp_path / "audit.pub").write_text(printed.stdout)
+    assert verify(audited, "--public-key", str(tmp_path / "audit.pub")).exit_code == 0
+    stranger = load_or_create(str(tmp_path / "other.pem"))
+    (tmp_path / "other.pub").write_text(stranger.public_pem())
+    failed(
+        verify(audited, "--public-key", str(tmp_path / "other.pub")),
+        "checkpoint at 5 is signed by an unknown key",
+    )
+
+
+def test_a_key_swapped_in_the_database_is_not_trusted_with_a_pinned_key(
+    audited: sa.Engine, tmp_path: Path
+) -> None:
+    # Re-signing checkpoints with a new key and storing that key passes only the stored-key check.
+    real = invoke(["audit", "public-key", "--signing-key", str(tmp_path / "keys" / "audit.pem")])
+    (tmp_path / "audit.pub").write_text(real.stdout)
+    attacker = load_or_create(str(tmp_path / "attacker.pem"))
+    from ledgerflow.security.audit.signing import checkpoint_message
+
+    with audited.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO audit_keys (key_id, public_key, creation_time_ms) VALUES (:k, :p, 0)"),
+            {"k": attacker.key_id, "p": attacker.public_text},
+        )
+        for row in conn.execute(sa.text("SELECT seq, record_hash, time_ms FROM audit_checkpoints")).all():
+            signature = attacker.sign(
+                checkpoint_message(row.seq, row.record_hash, row.time_ms, attacker.key_id)
+            )
+            conn.execute(
+                sa.text("UPDATE audit_checkpoints SET key_id = :k, signature = :s WHERE seq = :q"),
+                {"k": attacker.key_id, "s": signature, "q": row.seq},
+            )
+    assert verify(audited).exit_code == 0
+    failed(
+        verify(audited, "--public-key", str(tmp_path / "audit.pub")),
+        "checkpoint at 5 is signed by an unknown key",
+    )
+
+
+def test_on_demand_checkpoint(audited: sa.Engine, tmp_path: Path) -> None:
+    uri = audited.url.render_as_string(hide_password=False)
+    result = invoke(
+        [
+            "audit",
+            "checkpoint",
+            "--backend-store-uri",
+            uri,
+            "--signing-key",
+            str(tmp_path / "keys" / "audit.pem"),
+        ]
+    )
+    assert result.exit_code == 0, result
+    assert f"Checkpoint at {RECORDS}." in result.stdout
+    assert f"OK: {RECORDS} records, {RECORDS // INTERVAL + 1} checkpoints" in verify(audited).stdout
