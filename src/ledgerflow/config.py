@@ -39,6 +39,22 @@ class ServerConfig:
     # inside the artifact root, which clients can read.
     audit_signing_key_path: str | None = None
     audit_checkpoint_interval: int = 100
+    # Authentication. Off here so in-process test apps stay open; `ledgerflow server` turns it
+    # on unless told --no-auth. The bootstrap variables name where a first admin's password
+    # (and username) may come from; nothing has a default password.
+    auth_required: bool = False
+    bootstrap_password_env: str = "LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD"
+    bootstrap_username_env: str = "LEDGERFLOW_BOOTSTRAP_ADMIN_USERNAME"
+    lockout_threshold: int = 5
+    lockout_window_seconds: float = 900.0
+    lockout_seconds: float = 900.0
+    # How stale a cached credential check may be: a token revoked (or a user disabled) on any
+    # replica stops working everywhere within this bound.
+    revocation_check_seconds: float = 5.0
+    basic_cache_seconds: float = 300.0
+    session_seconds: float = 12 * 3600.0
+    # X-Forwarded-For / X-Forwarded-Proto are believed only from these addresses or networks.
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_artifacts_destination(self) -> str:
         dest = self.artifacts_destination

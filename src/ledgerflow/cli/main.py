@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiments": ("ledgerflow.cli.experiments", "experiments"),
     "runs": ("ledgerflow.cli.runs", "runs"),
     "models": ("ledgerflow.cli.models", "models"),
+    "users": ("ledgerflow.cli.users", "users"),
+    "tokens": ("ledgerflow.cli.tokens", "tokens"),
     "audit": ("ledgerflow.cli.audit", "audit"),
 }
 

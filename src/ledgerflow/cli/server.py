@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import click
@@ -89,7 +90,15 @@ def build_config(
     )
 
 
-def run_server(config: ServerConfig, host: str, port: int, workers: int, log_level: str = "warning") -> None:
+def run_server(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "warning",
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> None:
     require_extra("uvicorn", "server", "The tracking server")
     require_extra("sqlalchemy", "server", "The tracking server")
     import uvicorn
@@ -101,9 +110,17 @@ def run_server(config: ServerConfig, host: str, port: int, workers: int, log_lev
     # Build once in this process: a bad URI or an out-of-date schema fails here with one
     # clear line, before any worker starts.
     app = create_app(config)
-    click.echo(f"Ledgerflow {_version()} serving on http://{_display_host(host)}:{port}", err=True)
+    if config.auth_required:
+        _announce_auth(app.state.services, config)
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"Ledgerflow {_version()} serving on {scheme}://{_display_host(host)}:{port}", err=True)
+    # Forwarded headers are handled by the app, from --trusted-proxy addresses only; uvicorn's
+    # own handling would trust 127.0.0.1 by default.
+    tls: dict[str, Any] = {"proxy_headers": False}
+    if ssl_certfile:
+        tls.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **tls)
         return
     from ledgerflow.server.factory import CONFIG_ENV, config_to_env
 
@@ -117,7 +134,35 @@ def run_server(config: ServerConfig, host: str, port: int, workers: int, log_lev
         workers=workers,
         log_level=log_level,
         access_log=False,
+        **tls,
     )
+
+
+def _announce_auth(services: Any, config: ServerConfig) -> None:
+    from ledgerflow.security.auth.service import no_admin_message
+
+    created = services.auth.bootstrap()
+    if created:
+        click.echo(
+            f"Created the first administrator '{created}' from {config.bootstrap_password_env}.", err=True
+        )
+    elif not services.auth.has_admin():
+        click.echo(f"Warning: {no_admin_message(config)}", err=True)
+
+
+def refuse_open_bind(host: str, no_auth: bool, command: str) -> None:
+    """An unauthenticated server is for this machine only, unless the operator says otherwise."""
+    if no_auth and host not in LOOPBACK:
+        click.echo(
+            f"WARNING: {command} is serving WITHOUT AUTHENTICATION on {host}: anyone who can reach "
+            "this address can read and change every experiment, run and model.",
+            err=True,
+        )
+
+
+def _tls_pair(certfile: str | None, keyfile: str | None) -> None:
+    if bool(certfile) != bool(keyfile):
+        raise InvalidParameter("--ssl-certfile and --ssl-keyfile go together.")
 
 
 def _display_host(host: str) -> str:
@@ -136,16 +181,62 @@ def _version() -> str:
 @click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", "-w", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--log-level", default="warning", show_default=True)
-def server(host: str, port: int, workers: int, log_level: str, **store: object) -> None:
-    """Run the tracking server (REST API, artifact proxy and web UI)."""
-    config = build_config(**store)  # type: ignore[arg-type]
-    run_server(config, host, port, workers, log_level)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=False,
+    help="Serve WITHOUT authentication (anyone who reaches the port has full access).",
+)
+@click.option("--ssl-certfile", default=None, help="TLS certificate (PEM) to serve HTTPS.")
+@click.option("--ssl-keyfile", default=None, help="TLS private key (PEM) for --ssl-certfile.")
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="Address or CIDR network of a reverse proxy whose X-Forwarded-For/-Proto headers are "
+    "believed (repeatable).",
+)
+def server(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    no_auth: bool,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    trusted_proxies: tuple[str, ...],
+    **store: object,
+) -> None:
+    """Run the tracking server (REST API, artifact proxy and web UI).
+
+    Authentication is on: create the first administrator with `ledgerflow users create-admin`
+    or the LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD environment variable.
+    """
+    _tls_pair(ssl_certfile, ssl_keyfile)
+    config = replace(
+        build_config(**store),  # type: ignore[arg-type]
+        auth_required=not no_auth,
+        trusted_proxies=tuple(trusted_proxies),
+    )
+    if no_auth:
+        click.echo("WARNING: authentication is OFF (--no-auth).", err=True)
+        refuse_open_bind(host, no_auth, "ledgerflow server")
+    run_server(config, host, port, workers, log_level, ssl_certfile, ssl_keyfile)
 
 
 @click.command()
 @store_options
 @click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on.")
-def ui(port: int, **store: object) -> None:
-    """Run a single-user local server on 127.0.0.1 (like `mlflow ui`)."""
+@click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Address to bind (loopback only).")
+@click.option("--no-auth", is_flag=True, default=False, help="Allow binding a non-loopback address anyway.")
+def ui(port: int, host: str, no_auth: bool, **store: object) -> None:
+    """Run a single-user local server on 127.0.0.1, without login (like `mlflow ui`)."""
+    if host not in LOOPBACK and not no_auth:
+        raise click.UsageError(
+            f"`ledgerflow ui` has no login, so it binds only to loopback; refusing {host}. "
+            "Use `ledgerflow server` (with authentication) to serve other machines, or pass "
+            "--no-auth to expose this unauthenticated server anyway."
+        )
+    refuse_open_bind(host, no_auth, "ledgerflow ui")
     config = build_config(**store)  # type: ignore[arg-type]
-    run_server(config, "127.0.0.1", port, 1)
+    run_server(config, host, port, 1)

@@ -20,6 +20,8 @@ from ledgerflow.config import ServerConfig
 from ledgerflow.errors import BadRequest, LedgerflowError
 from ledgerflow.security.audit import context as audit_context
 from ledgerflow.security.audit.middleware import AuditContextMiddleware
+from ledgerflow.security.auth.middleware import AuthMiddleware
+from ledgerflow.security.auth.proxy import ForwardedHeaders
 from ledgerflow.server import jsonio
 from ledgerflow.server.endpoints import Endpoint, EndpointTable
 from ledgerflow.server.error_handlers import install_error_handlers, json_error
@@ -111,5 +113,10 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     app.state.services = services
     app.state.endpoints = table
     install_error_handlers(app)
+    # Starlette runs the last-added middleware first: forwarded headers are settled before the
+    # audit context reads the client address, and authentication runs inside that context so
+    # it can name the actor.
+    app.add_middleware(AuthMiddleware, auth=services.auth, config=config, local_user=audit_context.ANONYMOUS)
     app.add_middleware(AuditContextMiddleware, audit=services.audit)
+    app.add_middleware(ForwardedHeaders, trusted=config.trusted_proxies)
     return app

@@ -27,6 +27,7 @@ def config_from_env() -> ServerConfig:
     raw: dict[str, Any] = json.loads(os.environ[CONFIG_ENV])
     raw["allowed_artifact_roots"] = tuple(raw.get("allowed_artifact_roots", ()))
     raw["webhook_allowed_hosts"] = tuple(raw.get("webhook_allowed_hosts", ()))
+    raw["trusted_proxies"] = tuple(raw.get("trusted_proxies", ()))
     return ServerConfig(**raw)
 
 

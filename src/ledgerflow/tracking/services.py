@@ -10,6 +10,7 @@ from ledgerflow.config import ServerConfig
 from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.security.audit.log import AuditLog, build_audit_log
+from ledgerflow.security.auth.service import AuthService
 from ledgerflow.store.database import Database
 from ledgerflow.store.migrations import ensure_schema
 from ledgerflow.tracking.experiments import ExperimentService
@@ -29,6 +30,7 @@ class Services:
     registry: RegistryService
     webhooks: WebhookService
     audit: AuditLog
+    auth: AuthService
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -57,4 +59,5 @@ def build_services(config: ServerConfig) -> Services:
         registry=registry,
         webhooks=WebhookService(db, config, registry.events),
         audit=audit,
+        auth=AuthService(db, config, audit),
     )

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 from ledgerflow.server.routes import (
     artifacts,
     audit,
+    auth,
     experiments,
     logged_models,
     misc,
@@ -29,6 +30,7 @@ ALL_TABLES = [
     registry.TABLE,
     webhooks.TABLE,
     audit.TABLE,
+    auth.TABLE,
     misc.TABLE,
 ]
 
@@ -40,5 +42,6 @@ def extra_routes(services: Services) -> list[BaseRoute]:
         *misc.routes(services),
         *artifacts.routes(services),
         *registry.routes(services),
+        *auth.routes(services),
         *ui.routes(services),
     ]
