@@ -47,7 +47,7 @@ def parse_time(value: str | int | None, name: str) -> int | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return round(moment.timestamp() * 1000)
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:

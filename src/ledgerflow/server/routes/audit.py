@@ -28,7 +28,9 @@ def _time(payload: Payload, key: str) -> int | None:
 
 @TABLE.route("GET", "/2.0/ledgerflow/audit/records", action="audit.search_records", permission="admin")
 def search_records(services: Services, payload: Payload) -> dict[str, Any]:
-    max_results = payload.int64("max_results", default=MAX_RESULTS_DEFAULT) or MAX_RESULTS_DEFAULT
+    max_results = payload.int64("max_results")
+    if max_results is None:
+        max_results = MAX_RESULTS_DEFAULT
     if not 0 < max_results <= MAX_RESULTS_LIMIT:
         raise InvalidParameter(
             f"Invalid value {max_results} for parameter 'max_results': it must be between 1 and "
