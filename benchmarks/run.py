@@ -61,7 +61,16 @@ FILTER = "metrics.acc > 0.5 and params.model = 'rf'"
 ORDER = ["metrics.acc DESC"]
 
 
-def server_specs(mlflow_mode: str) -> list[ServerSpec]:
+BENCH_ADMIN = ("bench-admin", "bench-only-Passw0rd-not-secret")
+
+
+def server_specs(mlflow_mode: str, auth: bool = False) -> list[ServerSpec]:
+    # The default server requires authentication; --ledgerflow-auth measures it that way
+    # (a bootstrap admin, Basic credentials on every request), else it runs with --no-auth.
+    auth_env = {
+        "LEDGERFLOW_BOOTSTRAP_ADMIN_USERNAME": BENCH_ADMIN[0],
+        "LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD": BENCH_ADMIN[1],
+    }
     ours = ServerSpec(
         "ledgerflow",
         [
@@ -75,7 +84,9 @@ def server_specs(mlflow_mode: str) -> list[ServerSpec]:
             "127.0.0.1",
             "--port",
             "{port}",
+            *([] if auth else ["--no-auth"]),
         ],
+        auth_env if auth else {},
     )
     mlflow_argv = [
         str(MLFLOW_BIN / "mlflow"),
@@ -324,6 +335,9 @@ def main() -> None:
     )
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--skip-coldstart", action="store_true")
+    parser.add_argument(
+        "--ledgerflow-auth", action="store_true", help="run Ledgerflow with authentication on (Basic auth)"
+    )
     parser.add_argument("--populate-threads", type=int, default=4)
     args = parser.parse_args()
 
@@ -333,7 +347,9 @@ def main() -> None:
     if not (MLFLOW_BIN / "mlflow").exists():
         sys.exit("MLflow venv missing: run `bash scripts/setup_compat_venvs.sh` first")
     version = mlflow_version()
-    specs = server_specs(args.mlflow)
+    if args.ledgerflow_auth:
+        os.environ["LEDGERFLOW_BENCH_BASIC"] = ":".join(BENCH_ADMIN)
+    specs = server_specs(args.mlflow, args.ledgerflow_auth)
     mlflow_labels = [s.label for s in specs if s.label != "ledgerflow"]
     cache = Path(args.cache_dir)
     work = Path(tempfile.mkdtemp(prefix="ledgerflow-bench-"))

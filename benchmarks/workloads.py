@@ -7,9 +7,11 @@ Every loop is bounded by a request count; nothing runs open-ended.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
+import os
 import random
 import statistics
 import time
@@ -36,6 +38,9 @@ class Http:
         if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise BenchError(f"benchmarks only talk to loopback, not {base_url}")
         self.host, self.port, self.timeout = parsed.hostname, parsed.port or 80, timeout
+        # run.py --ledgerflow-auth: Basic credentials of the bootstrap admin (MLflow ignores them).
+        basic = os.environ.get("LEDGERFLOW_BENCH_BASIC")
+        self.auth = {"Authorization": "Basic " + base64.b64encode(basic.encode()).decode()} if basic else {}
         self.conn = self._connect()
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -46,7 +51,7 @@ class Http:
     ) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
+                self.conn.request(method, path, body=body, headers={**self.auth, **(headers or {})})
                 response = self.conn.getresponse()
                 return response.status, response.read()
             except (ConnectionError, http.client.HTTPException):

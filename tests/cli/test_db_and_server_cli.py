@@ -59,6 +59,7 @@ def test_server_process_serves_health_and_api(tmp_path: Path) -> None:
             "-m",
             "ledgerflow.cli",
             "server",
+            "--no-auth",
             "--port",
             str(port),
             "--backend-store-uri",
