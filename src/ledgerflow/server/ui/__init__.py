@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 
+from ledgerflow.server.ui import audit_page
 from ledgerflow.server.ui.data import UiData
 from ledgerflow.server.ui.headers import SecurityHeaders
 from ledgerflow.server.ui.models_data import ModelsData
@@ -49,5 +50,6 @@ def routes(services: Services) -> list[BaseRoute]:
         page("/models", models.models),
         page("/models/{name}", models.model),
         page("/models/{name}/versions/{version}", models.version),
+        page(audit_page.PATH, audit_page.AuditPage(services.db, renderer).page),
         Mount("/static", app=SecurityHeaders(StaticFiles(directory=str(STATIC))), name="static"),
     ]
