@@ -37,8 +37,9 @@ class MetricPoint:
     dataset_digest: str | None = None
 
 
-def validate_point(point: MetricPoint) -> None:
-    validate_key("Metric", point.key)
+def validate_point(point: MetricPoint, *, check_key: bool = True) -> None:
+    if check_key:
+        validate_key("Metric", point.key)
     if point.model_id is not None:
         check_length("Model ID", point.model_id, MAX_MODEL_ID_LENGTH)
     if point.dataset_name is not None:

@@ -294,8 +294,11 @@ class RunService:
         tags: Sequence[tuple[str, str]],
     ) -> None:
         _limits(len(metrics), len(params), len(tags))
+        validated_keys: set[str] = set()
         for point in metrics:
-            validate_point(point)
+            # A batch repeats a handful of keys many times; check each key once.
+            validate_point(point, check_key=point.key not in validated_keys)
+            validated_keys.add(point.key)
         clean_params = _clean_params(params)
         seen: set[str] = set()
         duplicates = []

@@ -41,6 +41,39 @@ def _metric(payload: Payload) -> MetricPoint:
     )
 
 
+_OPTIONAL_METRIC_FIELDS = ("model_id", "dataset_name", "dataset_digest")
+_INT64 = range(-(2**63), 2**63)
+
+
+def _plain_point(item: dict[str, Any]) -> MetricPoint | None:
+    """The common well-typed batch item, or None when it needs the full checks."""
+    key, value, timestamp, step = item.get("key"), item.get("value"), item.get("timestamp"), item.get("step")
+    if (
+        type(key) is str
+        and type(value) in (float, int)
+        and type(timestamp) is int
+        and timestamp in _INT64
+        and (step is None or (type(step) is int and step in _INT64))
+        and all(item.get(name) is None for name in _OPTIONAL_METRIC_FIELDS)
+    ):
+        return MetricPoint(key, float(value), timestamp, step or 0)
+    return None
+
+
+def _batch_metrics(payload: Payload) -> list[MetricPoint]:
+    """The metrics of a log-batch. A thousand points come per request, so well-typed items take
+    a direct path; anything unusual (numeric strings, "NaN", missing or wrong-typed fields)
+    goes through Payload, which gives MLflow's exact error message."""
+    items = payload.raw("metrics")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        return [_metric(item) for item in payload.messages("metrics")]
+    points = []
+    for index, item in enumerate(items):
+        point = _plain_point(item)
+        points.append(point if point is not None else _metric(Payload(item, prefix=f"metrics[{index}].")))
+    return points
+
+
 @TABLE.route("POST", f"{_RUNS}/create")
 def create_run(services: Services, payload: Payload) -> dict[str, Any]:
     experiment_id = payload.raw("experiment_id")
@@ -118,7 +151,7 @@ def delete_tag(services: Services, payload: Payload) -> dict[str, Any]:
 @TABLE.route("POST", f"{_RUNS}/log-batch")
 def log_batch(services: Services, payload: Payload) -> dict[str, Any]:
     run_id = payload.req_string("run_id")
-    metrics = [_metric(item) for item in payload.messages("metrics")]
+    metrics = _batch_metrics(payload)
     services.runs.log_batch(run_id, metrics, _key_values(payload, "params"), _key_values(payload, "tags"))
     return {}
 

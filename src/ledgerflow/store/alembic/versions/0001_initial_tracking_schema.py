@@ -218,11 +218,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "run_uuid", "key", "timestamp", "step", "value", "is_nan", name=op.f("pk_metrics")
         ),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("metrics", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_metrics_run_uuid_key_step"), ["run_uuid", "key", "step"], unique=False
-        )
 
     op.create_table(
         "params",
@@ -293,9 +290,6 @@ def downgrade() -> None:
     op.drop_table("run_models")
     op.drop_table("run_inputs")
     op.drop_table("params")
-    with op.batch_alter_table("metrics", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_metrics_run_uuid_key_step"))
-
     op.drop_table("metrics")
     op.drop_table("logged_model_tags")
     op.drop_table("logged_model_params")
