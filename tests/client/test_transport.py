@@ -199,3 +199,16 @@ def test_local_store_without_the_server_extra_says_what_to_install(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert "pip install 'ledgerflow[server]'" in done.stdout
+
+
+def test_client_follows_set_tracking_uri(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # MlflowClient() uses mlflow.get_tracking_uri(): a URI set on the fluent API comes first.
+    monkeypatch.setenv("LEDGERFLOW_TRACKING_URI", str(tmp_path / "from-env"))
+    monkeypatch.chdir(tmp_path)
+    ledgerflow.set_tracking_uri(str(tmp_path / "chosen"))
+    client = ledgerflow.Client()
+    experiment_id = client.create_experiment("follows")
+    assert (tmp_path / "chosen" / "ledgerflow.db").exists()
+    assert not (tmp_path / "from-env").exists()
+    assert not (tmp_path / "ledgerflow.db").exists()
+    assert client.get_experiment(experiment_id).name == "follows"

@@ -39,11 +39,19 @@ def now_ms() -> int:
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """The explicit URI, else ``LEDGERFLOW_TRACKING_URI``, else ``MLFLOW_TRACKING_URI``, else
-    ``sqlite:///ledgerflow.db`` (the file a ``ledgerflow server`` in this folder would use)."""
+    """The explicit URI, else the one given to ``ledgerflow.set_tracking_uri``, else
+    ``LEDGERFLOW_TRACKING_URI``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///ledgerflow.db``
+    (the file a ``ledgerflow server`` in this folder would use) — MlflowClient's order."""
+    from ledgerflow.client import fluent
     from ledgerflow.client.transport import DEFAULT_LOCAL_URI
 
-    for value in (explicit, os.environ.get("LEDGERFLOW_TRACKING_URI"), os.environ.get("MLFLOW_TRACKING_URI")):
+    candidates = (
+        explicit,
+        fluent.configured_tracking_uri(),
+        os.environ.get("LEDGERFLOW_TRACKING_URI"),
+        os.environ.get("MLFLOW_TRACKING_URI"),
+    )
+    for value in candidates:
         if value:
             return value
     return DEFAULT_LOCAL_URI

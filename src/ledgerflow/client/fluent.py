@@ -238,6 +238,11 @@ def get_tracking_uri() -> str:
     return resolve_tracking_uri(_context().tracking_uri)
 
 
+def configured_tracking_uri() -> str | None:
+    """The URI given to :func:`set_tracking_uri`, if any (without creating fluent state)."""
+    return _context().tracking_uri if _context.cache_info().currsize else None
+
+
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment the active one, creating it by name when it does not exist."""
     if (experiment_name is None) == (experiment_id is None):
