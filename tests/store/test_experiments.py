@@ -84,3 +84,41 @@ def test_artifact_location_must_be_under_a_root(api: Api) -> None:
             "INVALID_PARAMETER_VALUE",
         )
     api.ok("post", "experiments/create", {"name": "ok", "artifact_location": "mlflow-artifacts:/custom"})
+
+
+def test_nul_characters_are_refused_everywhere(api: Api) -> None:
+    # PostgreSQL cannot store NUL; every backend refuses it with the same 400, never a 500.
+    api.error("post", "experiments/create", {"name": "a\x00b"}, 400, "INVALID_PARAMETER_VALUE")
+    eid = api.ok("post", "experiments/create", {"name": "clean"})["experiment_id"]
+    api.error(
+        "post",
+        "experiments/set-experiment-tag",
+        {"experiment_id": eid, "key": "k", "value": "v\x00"},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    run_id = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
+    api.error(
+        "post",
+        "runs/log-parameter",
+        {"run_id": run_id, "key": "p", "value": "x\x00"},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    api.error(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "tags": [{"key": "t", "value": "\x00"}]},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    api.error("post", "runs/update", {"run_id": run_id, "run_name": "n\x00"}, 400, "INVALID_PARAMETER_VALUE")
+    api.error(
+        "post",
+        "runs/search",
+        {"experiment_ids": [eid], "filter": "params.p = '\x00'"},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    run = api.ok("get", "runs/get", {"run_id": run_id})["run"]
+    assert "params" not in run["data"]

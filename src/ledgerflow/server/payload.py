@@ -32,6 +32,13 @@ def _invalid(name: str, value: Any, expected: str) -> InvalidParameter:
     )
 
 
+def _refuse_nul(name: str, value: str) -> None:
+    # PostgreSQL cannot store NUL in text, and no MLflow field has a use for it: refuse it
+    # the same way on every backend instead of failing inside one database.
+    if "\x00" in value:
+        raise InvalidParameter(f"Invalid value for parameter '{name}': NUL characters are not allowed.")
+
+
 def missing(name: str) -> InvalidParameter:
     return InvalidParameter(f"Missing value for required parameter '{name}'.")
 
@@ -70,6 +77,7 @@ class Payload:
             return default
         if not isinstance(value, str):
             raise _invalid(self._name(key), value, "a string")
+        _refuse_nul(self._name(key), value)
         return value
 
     def req_string(self, key: str) -> str:
@@ -135,6 +143,8 @@ class Payload:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise _invalid(self._name(key), value, "a list of strings")
+        for item in value:
+            _refuse_nul(self._name(key), item)
         return value
 
     def messages(self, key: str) -> list[Payload]:
