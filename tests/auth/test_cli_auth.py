@@ -17,7 +17,9 @@ def cli() -> Callable[[list[str]], CliResult]:
     return invoke
 
 
-def test_ui_refuses_non_loopback_without_no_auth(cli: Callable[[list[str]], CliResult], tmp_path: Path) -> None:
+def test_ui_refuses_non_loopback_without_no_auth(
+    cli: Callable[[list[str]], CliResult], tmp_path: Path
+) -> None:
     result = cli(["ui", "--host", "0.0.0.0", "--backend-store-uri", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code != 0
     assert "--no-auth" in result.stderr
@@ -27,7 +29,12 @@ def test_ui_refuses_non_loopback_without_no_auth(cli: Callable[[list[str]], CliR
 def test_create_admin_from_stdin_then_tokens(
     cli: Callable[[list[str]], CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ["--backend-store-uri", f"sqlite:///{tmp_path / 'x.db'}", "--artifacts-destination", str(tmp_path / "a")]
+    store = [
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "a"),
+    ]
     monkeypatch.setattr(sys, "stdin", io.StringIO("Admin-Pass-Long-77\n"))
     made = cli(["users", "create-admin", "--username", "ops", "--password-stdin", *store])
     assert made.exit_code == 0, made.stderr

@@ -25,7 +25,9 @@ def test_wrong_password_and_unknown_user_answer_identically(secured: TestClient)
     before = passwords.verifications
     wrong = secured.get(GET_EXP, params={"experiment_id": "0"}, headers=basic(ALICE[0], "not-her-password-x"))
     middle = passwords.verifications
-    unknown = secured.get(GET_EXP, params={"experiment_id": "0"}, headers=basic("nobody-here", "whatever-pass-1"))
+    unknown = secured.get(
+        GET_EXP, params={"experiment_id": "0"}, headers=basic("nobody-here", "whatever-pass-1")
+    )
     after = passwords.verifications
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.content == unknown.content
@@ -78,25 +80,35 @@ def test_token_expiry_and_revocation(secured: TestClient) -> None:
     time.sleep(1.7)
     assert secured.get(GET_EXP, params={"experiment_id": "0"}, headers=bearer(short)).status_code == 401
     made = make_token(secured, ALICE, ["read"])
-    assert secured.get(GET_EXP, params={"experiment_id": "0"}, headers=bearer(made["secret"])).status_code == 200
+    assert (
+        secured.get(GET_EXP, params={"experiment_id": "0"}, headers=bearer(made["secret"])).status_code == 200
+    )
     listed = secured.get("/api/2.0/ledgerflow/tokens/list", headers=basic(*ALICE)).json()["tokens"]
     assert made["token"]["token_id"] in {t["token_id"] for t in listed}
     assert all("secret" not in t and made["secret"] not in str(t) for t in listed)
     revoked = secured.post(
-        "/api/2.0/ledgerflow/tokens/revoke", json={"token_id": made["token"]["token_id"]}, headers=basic(*ALICE)
+        "/api/2.0/ledgerflow/tokens/revoke",
+        json={"token_id": made["token"]["token_id"]},
+        headers=basic(*ALICE),
     )
     assert revoked.status_code == 200
-    assert secured.get(GET_EXP, params={"experiment_id": "0"}, headers=bearer(made["secret"])).status_code == 401
+    assert (
+        secured.get(GET_EXP, params={"experiment_id": "0"}, headers=bearer(made["secret"])).status_code == 401
+    )
     # Someone else's token id is "does not exist" for a non-admin.
     other = make_token(secured, ADMIN, ["read"])["token"]["token_id"]
-    answer = secured.post("/api/2.0/ledgerflow/tokens/revoke", json={"token_id": other}, headers=basic(*ALICE))
+    answer = secured.post(
+        "/api/2.0/ledgerflow/tokens/revoke", json={"token_id": other}, headers=basic(*ALICE)
+    )
     assert answer.status_code == 404
 
 
 def test_password_policy_and_user_admin(secured: TestClient) -> None:
     for bad in ("short", "password1234", "aaaaaaaaaaaaaaaa", "xx-carol-xx-long-enough"):
         answer = secured.post(
-            "/api/2.0/ledgerflow/users/create", json={"username": "carol", "password": bad}, headers=basic(*ADMIN)
+            "/api/2.0/ledgerflow/users/create",
+            json={"username": "carol", "password": bad},
+            headers=basic(*ADMIN),
         )
         assert answer.status_code == 400, bad
         assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
@@ -107,15 +119,21 @@ def test_password_policy_and_user_admin(secured: TestClient) -> None:
     )
     assert ok.status_code == 200
     by_user = secured.post(
-        "/api/2.0/ledgerflow/users/create", json={"username": "dave", "password": "Dave-long-passw0rd"},
+        "/api/2.0/ledgerflow/users/create",
+        json={"username": "dave", "password": "Dave-long-passw0rd"},
         headers=basic(*ALICE),
     )
     assert by_user.status_code == 403
-    names = [u["username"] for u in secured.get("/api/2.0/ledgerflow/users/list", headers=basic(*ADMIN)).json()["users"]]
+    names = [
+        u["username"]
+        for u in secured.get("/api/2.0/ledgerflow/users/list", headers=basic(*ADMIN)).json()["users"]
+    ]
     assert names == sorted([ADMIN[0], ALICE[0], "carol"])
     carol = basic("carol", "Has-a-long-one-7-xyz")
     assert secured.get(GET_EXP, params={"experiment_id": "0"}, headers=carol).status_code == 200
-    disabled = secured.post("/api/2.0/ledgerflow/users/disable", json={"username": "carol"}, headers=basic(*ADMIN))
+    disabled = secured.post(
+        "/api/2.0/ledgerflow/users/disable", json={"username": "carol"}, headers=basic(*ADMIN)
+    )
     assert disabled.status_code == 200
     time.sleep(auth_of(secured).cache.recheck_seconds + 0.2)
     assert secured.get(GET_EXP, params={"experiment_id": "0"}, headers=carol).status_code == 401
@@ -123,12 +141,16 @@ def test_password_policy_and_user_admin(secured: TestClient) -> None:
 
 def test_service_account_tokens(secured: TestClient) -> None:
     made = secured.post(
-        "/api/2.0/ledgerflow/users/create", json={"username": "ci-bot", "kind": "service"}, headers=basic(*ADMIN)
+        "/api/2.0/ledgerflow/users/create",
+        json={"username": "ci-bot", "kind": "service"},
+        headers=basic(*ADMIN),
     )
     assert made.status_code == 200
     token = make_token(secured, ADMIN, ["write"], username="ci-bot")
     assert token["token"]["kind"] == "service" and token["token"]["username"] == "ci-bot"
-    assert secured.post(CREATE_EXP, json={"name": "from-ci"}, headers=bearer(token["secret"])).status_code == 200
+    assert (
+        secured.post(CREATE_EXP, json={"name": "from-ci"}, headers=bearer(token["secret"])).status_code == 200
+    )
     who = secured.get("/api/2.0/ledgerflow/users/current", headers=bearer(token["secret"])).json()["user"]
     assert who["kind"] == "service" and who["scopes"] == ["read", "write"]
 
@@ -161,7 +183,9 @@ def test_secrets_are_stored_only_as_hashes(secured: TestClient) -> None:
     engine = sa.create_engine(auth_of(secured).db.uri)
     with engine.connect() as conn:
         dump = " ".join(
-            str(row) for table in ("users", "api_tokens", "ui_sessions") for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
+            str(row)
+            for table in ("users", "api_tokens", "ui_sessions")
+            for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
         )
     engine.dispose()
     assert token not in dump and token.split("_")[-1] not in dump
@@ -169,6 +193,8 @@ def test_secrets_are_stored_only_as_hashes(secured: TestClient) -> None:
     assert "$argon2id$" in dump
 
 
-def test_no_auth_app_serves_everyone(make_client: Callable[[ServerConfig], TestClient], server_config: ServerConfig) -> None:
+def test_no_auth_app_serves_everyone(
+    make_client: Callable[[ServerConfig], TestClient], server_config: ServerConfig
+) -> None:
     client = make_client(replace(server_config, auth_required=False))
     assert client.get(GET_EXP, params={"experiment_id": "0"}).status_code == 200

@@ -42,7 +42,9 @@ def run_client(python: Path, url: str, env: dict[str, str], cwd: Path) -> subpro
         "GIT_PYTHON_REFRESH": "quiet",
         **env,
     }
-    return subprocess.run([str(python), "-c", SCRIPT], cwd=cwd, env=full, capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [str(python), "-c", SCRIPT], cwd=cwd, env=full, capture_output=True, text=True, timeout=240
+    )
 
 
 @pytest.fixture
@@ -58,7 +60,10 @@ def test_stock_client_basic_and_bearer(client: str, server: LiveServer, tmp_path
     if not python.exists():
         pytest.fail(f"{python} is missing: run `bash scripts/setup_compat_venvs.sh`", pytrace=False)
     basic = run_client(
-        python, server.url, {"MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1]}, tmp_path
+        python,
+        server.url,
+        {"MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1]},
+        tmp_path,
     )
     assert basic.returncode == 0, basic.stderr[-3000:]
     result = json.loads(basic.stdout.split("RESULT ", 1)[1])

@@ -30,13 +30,17 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=1))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -66,9 +70,14 @@ def test_server_serves_tls_with_auth_and_secure_cookie(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.1)
         with httpx.Client(base_url=url, verify=str(cert)) as client:
-            assert client.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).status_code == 401
+            assert (
+                client.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).status_code
+                == 401
+            )
             ok = client.get(
-                "/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, auth=("admin", "Tls-Boss-Passw0rd-1")
+                "/api/2.0/mlflow/experiments/get",
+                params={"experiment_id": "0"},
+                auth=("admin", "Tls-Boss-Passw0rd-1"),
             )
             assert ok.status_code == 200
             page = client.get("/login")
@@ -76,4 +85,6 @@ def test_server_serves_tls_with_auth_and_secure_cookie(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
-    assert "Created the first administrator 'admin'" in (process.stderr.read().decode() if process.stderr else "")
+    assert "Created the first administrator 'admin'" in (
+        process.stderr.read().decode() if process.stderr else ""
+    )

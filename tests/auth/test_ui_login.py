@@ -47,7 +47,9 @@ def test_login_form_without_its_csrf_token_is_refused(secured: TestClient) -> No
 
 def test_wrong_login_and_open_redirect(secured: TestClient) -> None:
     token = login_form(secured)
-    bad = secured.post("/login", data={"csrf_token": token, "username": ALICE[0], "password": "nope-nope-nope"})
+    bad = secured.post(
+        "/login", data={"csrf_token": token, "username": ALICE[0], "password": "nope-nope-nope"}
+    )
     assert bad.status_code == 401
     token = login_form(secured)
     done = secured.post(
@@ -75,6 +77,8 @@ def test_logout_with_token_ends_session(secured: TestClient) -> None:
     secured.post("/login", data={"csrf_token": token, "username": ALICE[0], "password": ALICE[1]})
     _, csrf_token = services.auth.authenticate_session(secured.cookies["lf_session"])
     made = secured.post(
-        "/ajax-api/2.0/mlflow/experiments/create", json={"name": "scripted"}, headers={"x-csrf-token": csrf_token}
+        "/ajax-api/2.0/mlflow/experiments/create",
+        json={"name": "scripted"},
+        headers={"x-csrf-token": csrf_token},
     )
     assert made.status_code == 200

@@ -49,7 +49,10 @@ def test_revocation_on_one_replica_is_enforced_on_the_other(
     first.app.state.services.auth.create_user(*ALICE)
     for i in range(config.lockout_threshold):
         target = (first, second)[i % 2]
-        assert httpx.get(target.url + GET_EXP, params=params, headers=basic(ALICE[0], f"bad-{i}")).status_code == 401
+        assert (
+            httpx.get(target.url + GET_EXP, params=params, headers=basic(ALICE[0], f"bad-{i}")).status_code
+            == 401
+        )
     assert httpx.get(second.url + GET_EXP, params=params, headers=basic(*ALICE)).status_code == 401
 
 
@@ -59,7 +62,9 @@ def test_token_rows_hold_only_hashes(
     live = make_live_server(replace(server_config, auth_required=True))
     live.app.state.services.auth.create_user(*ADMIN, is_admin=True)
     secret = httpx.post(
-        f"{live.url}/api/2.0/ledgerflow/tokens/create", json={"name": "x", "scopes": "read"}, headers=basic(*ADMIN)
+        f"{live.url}/api/2.0/ledgerflow/tokens/create",
+        json={"name": "x", "scopes": "read"},
+        headers=basic(*ADMIN),
     ).json()["secret"]
     engine = sa.create_engine(normalize_db_uri(server_config.backend_store_uri))
     with engine.connect() as conn:
