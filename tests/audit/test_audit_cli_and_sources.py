@@ -123,3 +123,27 @@ def test_webhook_deliveries_queued_by_a_change_are_a_second_part_of_its_request(
     parts = [r for r in records(api) if r.get("request_id") == "with-hook"]
     assert [r["action"] for r in parts] == ["registry.create_registered_model"] * 2
     assert "part" not in parts[0]["details"] and parts[1]["details"]["part"] == 2
+
+
+def test_gc_purges_are_recorded_as_the_os_user(
+    api: Api, server_config: ServerConfig, cli: Callable[[list[str]], CliResult]
+) -> None:
+    experiment_id = api.ok("post", "experiments/create", {"name": "gc"})["experiment_id"]
+    run_id = api.ok("post", "runs/create", {"experiment_id": experiment_id})["run"]["info"]["run_id"]
+    api.ok("post", "runs/delete", {"run_id": run_id})
+    store = ["--backend-store-uri", server_config.backend_store_uri]
+    result = cli(
+        ["gc", *store, "--artifacts-destination", server_config.artifacts_destination, "--run-ids", run_id]
+    )
+    assert result.exit_code == 0, result
+    # The purge itself, then forgetting the run's artifact digests (part 2 of the same command).
+    purge, *rest = records(api, action="gc.purge")
+    assert [r["details"]["part"] for r in rest] == list(range(2, len(rest) + 2))
+    assert (purge["actor"], purge["source_address"], purge["resource_id"]) == (
+        getpass.getuser(),
+        "local",
+        run_id,
+    )
+    assert purge["details"]["operation"] == "purge_run"
+    verified = cli(["audit", "verify", *store])
+    assert verified.exit_code == 0, verified

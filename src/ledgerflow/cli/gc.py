@@ -24,17 +24,20 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
     tracking server), like `mlflow gc`.
     """
     require_extra("sqlalchemy", "server", "Garbage collection")
+    from ledgerflow.security.audit import context as audit_context
     from ledgerflow.tracking.gc import GarbageCollector
     from ledgerflow.tracking.services import build_services
 
     services = build_services(build_config(**store))  # type: ignore[arg-type]
     try:
         collector = GarbageCollector(services, on_progress=click.echo)
-        report = collector.collect(
-            older_than=older_than,
-            run_ids=_split(run_ids),
-            experiment_ids=_split(experiment_ids),
-        )
+        # Permanent deletions are audited like API writes, as the OS user.
+        with audit_context.bind(audit_context.local_command("gc.purge")):
+            report = collector.collect(
+                older_than=older_than,
+                run_ids=_split(run_ids),
+                experiment_ids=_split(experiment_ids),
+            )
     finally:
         services.close()
     click.echo(

@@ -110,9 +110,9 @@ class Database:
         self.uri = uri
         self.engine = create_db_engine(uri)
         self.dialect = self.engine.dialect.name
-        # Set by the audit log: called with (conn, result) after each write operation, inside
+        # Set by the audit log: called with (conn, operation, args, result) after each write, inside
         # its transaction, so the change and its audit record commit or roll back together.
-        self.audit_hook: Callable[[Connection, Any], None] | None = None
+        self.audit_hook: Callable[[Connection, Any, tuple[Any, ...], Any], None] | None = None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -136,7 +136,7 @@ class Database:
                 with self.write() as conn:
                     result = operation(conn, *args)
                     if audit and self.audit_hook is not None:
-                        self.audit_hook(conn, result)
+                        self.audit_hook(conn, operation, args, result)
                     return result
             except OperationalError as error:
                 if attempt == attempts - 1 or not _is_transient(error):

@@ -87,6 +87,18 @@ def bind(context: AuditContext) -> Iterator[AuditContext]:
         _CURRENT.reset(token)
 
 
+def local_command(action: str, *, resource_type: str | None = None) -> AuditContext:
+    """The context of a maintenance command run on this machine (``ledgerflow gc`` ...):
+    the OS user, from "local"; bind it around the command's writes."""
+    return AuditContext(
+        request_id=new_request_id(),
+        actor=local_actor(),
+        source_address=LOCAL_SOURCE,
+        action=action,
+        resource_type=resource_type,
+    )
+
+
 def set_action(action: str, payload: Mapping[str, Any]) -> AuditContext | None:
     """Name what the current request does; called by the HTTP layer once it knows the endpoint."""
     context = _CURRENT.get()

@@ -33,6 +33,7 @@ SUCCESS = "success"
 FAILURE = "failure"
 DENIED = "denied"
 _DML_COUNT = "ledgerflow_audit_dml"
+_PENDING_PART = "ledgerflow_audit_part"
 _DML_PREFIXES = ("insert", "update", "delete", "replace", "merge")
 _LIMITS = {"actor": 256, "action": 128, "resource_type": 64, "resource_id": 512, "source_address": 64}
 
@@ -78,21 +79,41 @@ class AuditLog:
         def _reset(conn: Connection) -> None:
             conn.info[_DML_COUNT] = 0
 
+        @event.listens_for(self.db.engine, "commit")
+        def _committed(conn: Connection) -> None:
+            pending = conn.info.pop(_PENDING_PART, None)
+            if pending is not None:
+                pending[0].parts = pending[1]
+
+        @event.listens_for(self.db.engine, "rollback")
+        def _rolled_back(conn: Connection) -> None:
+            conn.info.pop(_PENDING_PART, None)
+
         @event.listens_for(self.db.engine, "before_cursor_execute")
         def _count(conn: Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
             if statement.lstrip()[:7].lower().startswith(_DML_PREFIXES):
                 conn.info[_DML_COUNT] = conn.info.get(_DML_COUNT, 0) + 1
 
-    def after_write(self, conn: Connection, result: Any) -> None:
+    def after_write(self, conn: Connection, operation: Any, args: tuple[Any, ...], result: Any) -> None:
         context = ctx.current()
         if context is None or context.action is None or not conn.info.get(_DML_COUNT):
             return
-        context.parts += 1
+        # The part number only counts once the transaction commits: a retried or rolled-back
+        # attempt must not make the next record look like a second part.
+        part = context.parts + 1
+        conn.info[_PENDING_PART] = (context, part)
         payload = ctx.scrub(dict(context.payload or {}))
         details: dict[str, Any] = {"request": ctx.summarize(payload)}
-        if context.parts > 1:
-            details["part"] = context.parts
-        resource_id = context.resource_id or ctx.resource_from_result(context.action, result)
+        if part > 1:
+            details["part"] = part
+        if context.payload is None:
+            # Maintenance commands have no request body: name the store operation instead.
+            details["operation"] = getattr(operation, "__name__", "write")
+        resource_id = (
+            context.resource_id
+            or ctx.resource_from_result(context.action, result)
+            or next((str(arg) for arg in args if isinstance(arg, str | int)), None)
+        )
         self.append(
             conn,
             Event(
@@ -104,7 +125,9 @@ class AuditLog:
                 source_address=context.source_address,
                 request_id=context.request_id,
                 before_digest=context.before_digest,
-                after_digest=digest({"request": payload, "result": ctx.scrub(result)}),
+                after_digest=digest(
+                    {"request": payload, "args": ctx.scrub(list(args)), "result": ctx.scrub(result)}
+                ),
                 details=details,
             ),
         )
