@@ -47,7 +47,9 @@ def db_uri(backend: str, tmp_path: Path) -> Iterator[str]:
     admin = sa.create_engine(admin_uri, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         if backend == "mysql":
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            # The server's default (case-insensitive) collation, as an operator would create it:
+            # the migrations must make keys case-sensitive themselves.
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
         else:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
     base = admin_uri.rstrip("/").rsplit("/", 1)[0] if backend == "postgres" else admin_uri.rstrip("/")

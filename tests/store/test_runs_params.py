@@ -193,3 +193,31 @@ def test_tag_keys_are_case_sensitive(api: Api) -> None:
     run = get_run(api, run_id)
     assert tags_of(run)["K"] == "1" and tags_of(run)["k"] == "2"
     assert params_of(run) == {"P": "1", "p": "2"}
+
+
+def test_keys_differing_only_in_case_are_distinct(api: Api) -> None:
+    # On MySQL/MariaDB a default collation would merge these; keys are case-sensitive everywhere.
+    run_id = make_run(api)["info"]["run_id"]
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "Team", "value": "A"})
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "team", "value": "B"})
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "Alpha", "value": "1"})
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "alpha", "value": "2"})
+    api.ok(
+        "post",
+        "runs/log-batch",
+        {"run_id": run_id, "params": [{"key": "Ab", "value": "1"}, {"key": "ab", "value": "2"}]},
+    )
+    api.ok("post", "runs/log-metric", {"run_id": run_id, "key": "Loss", "value": 1, "timestamp": 1})
+    api.ok("post", "runs/log-metric", {"run_id": run_id, "key": "loss", "value": 2, "timestamp": 1})
+    run = get_run(api, run_id)
+    tags, params = tags_of(run), params_of(run)
+    assert (tags["Team"], tags["team"]) == ("A", "B")
+    assert (params["Alpha"], params["alpha"], params["Ab"], params["ab"]) == ("1", "2", "1", "2")
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    assert metrics == {"Loss": 1, "loss": 2}
+    found = api.ok(
+        "post", "runs/search", {"experiment_ids": [run["info"]["experiment_id"]], "filter": "tags.team = 'B'"}
+    )
+    assert [r["info"]["run_id"] for r in found["runs"]] == [run_id]
+    assert api.ok("post", "experiments/create", {"name": "Case"})["experiment_id"]
+    assert api.ok("post", "experiments/create", {"name": "case"})["experiment_id"]

@@ -35,6 +35,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
+    if engine.dialect.name == "mysql":
+        # MySQL's default collations compare case-insensitively, which would merge the keys
+        # 'Loss' and 'loss' and break the case-sensitive search semantics. Tables inherit the
+        # database default, so set it before any table is created.
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     command.upgrade(alembic_config(engine), "head")
 
 
