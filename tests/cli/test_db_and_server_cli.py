@@ -150,3 +150,41 @@ def test_gc_frees_a_deleted_experiments_name(
     )
     assert done.exit_code == 0, done.stderr
     api.ok("post", "experiments/create", {"name": "tomb"})
+
+
+def test_gc_keeps_metadata_when_artifacts_cannot_be_deleted(
+    cli: Callable[[list[str]], CliResult], make_client: Callable[..., object], tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from ledgerflow.config import ServerConfig
+
+    # An S3 destination on a closed port: deleting artifacts fails, so nothing may be purged.
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{tmp_path / 'gc.db'}",
+        artifacts_destination="s3://gone/prefix",
+        s3_endpoint_url="http://127.0.0.1:9",
+    )
+    client = make_client(config)
+    assert isinstance(client, TestClient)
+    api = Api(client)
+    eid = api.ok("post", "experiments/create", {"name": "gc-s3"})["experiment_id"]
+    run_id = api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
+    api.ok("post", "runs/delete", {"run_id": run_id})
+    result = cli(
+        [
+            "gc",
+            "--backend-store-uri",
+            config.backend_store_uri,
+            "--artifacts-destination",
+            "s3://gone/prefix",
+            "--s3-endpoint-url",
+            "http://127.0.0.1:9",
+            "--run-ids",
+            run_id,
+        ]
+    )
+    assert result.exit_code != 0
+    assert "kept" in result.stderr or "kept" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert api.ok("get", "runs/get", {"run_id": run_id})["run"]["info"]["lifecycle_stage"] == "deleted"

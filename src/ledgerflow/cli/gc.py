@@ -44,6 +44,11 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
         f"Purged {len(report.purged_runs)} run(s) and {len(report.purged_experiments)} experiment(s).",
         err=True,
     )
+    if report.failed_locations:
+        raise click.ClickException(
+            f"{len(report.failed_locations)} artifact location(s) could not be deleted; their runs and "
+            "experiments were kept so that gc can be run again."
+        )
 
 
 def _split(value: str | None) -> list[str] | None:

@@ -40,13 +40,6 @@ def deleted_runs(conn: Connection, experiment_ids: list[int] | None = None) -> l
     return [RunRecord(*row) for row in conn.execute(query.order_by(runs.c.run_uuid))]
 
 
-def runs_of_experiments(conn: Connection, experiment_ids: list[int]) -> list[RunRecord]:
-    query = sa.select(
-        runs.c.run_uuid, runs.c.lifecycle_stage, runs.c.deleted_time, runs.c.artifact_uri
-    ).where(runs.c.experiment_id.in_(experiment_ids))
-    return [RunRecord(*row) for row in conn.execute(query)]
-
-
 def deleted_experiments(conn: Connection) -> list[tuple[int, int | None]]:
     rows = conn.execute(
         sa.select(experiments.c.experiment_id, experiments.c.deleted_time).where(
@@ -65,11 +58,15 @@ def experiment_states(conn: Connection, experiment_ids: list[int]) -> dict[int, 
     return {row.experiment_id: (row.lifecycle_stage, row.deleted_time) for row in rows}
 
 
-def logged_model_locations(conn: Connection, experiment_ids: list[int]) -> list[str]:
-    rows = conn.execute(
-        sa.select(logged_models.c.artifact_location).where(logged_models.c.experiment_id.in_(experiment_ids))
-    )
-    return [row.artifact_location for row in rows]
+def artifact_locations_by_experiment(conn: Connection, experiment_ids: list[int]) -> dict[int, list[str]]:
+    """Every run's and logged model's artifact location in these experiments."""
+    found: dict[int, list[str]] = {eid: [] for eid in experiment_ids}
+    for table, column in ((runs, runs.c.artifact_uri), (logged_models, logged_models.c.artifact_location)):
+        for row in conn.execute(
+            sa.select(table.c.experiment_id, column).where(table.c.experiment_id.in_(experiment_ids))
+        ):
+            found[row[0]].append(row[1])
+    return found
 
 
 def purge_run(conn: Connection, run_id: str) -> None:

@@ -31,6 +31,7 @@ class GcReport:
     purged_runs: list[str] = field(default_factory=list)
     purged_experiments: list[int] = field(default_factory=list)
     skipped_locations: list[str] = field(default_factory=list)
+    failed_locations: list[str] = field(default_factory=list)
 
 
 class GarbageCollector:
@@ -51,29 +52,43 @@ class GarbageCollector:
         with db.read() as conn:
             runs = self._runs_to_purge(conn, run_ids, older_than, cutoff)
             experiments = self._experiments_to_purge(conn, experiment_ids, older_than, cutoff)
-            experiment_runs = store.runs_of_experiments(conn, experiments) if experiments else []
-            model_locations = store.logged_model_locations(conn, experiments) if experiments else []
+            locations = store.artifact_locations_by_experiment(conn, experiments) if experiments else {}
+        # Artifacts go first: if they cannot be removed now (an unreachable store), the run
+        # keeps its metadata and a later gc can finish the job, instead of orphaning files.
         for run in runs:
+            if not self._delete_artifacts(run.artifact_uri, report):
+                continue
             db.run_write(store.purge_run, run.run_id)
-            self._delete_artifacts(run.artifact_uri, report)
             report.purged_runs.append(run.run_id)
             self.on_progress(f"Run with ID {run.run_id} has been permanently deleted.")
-        for location in [run.artifact_uri for run in experiment_runs] + model_locations:
-            self._delete_artifacts(location, report)
         for experiment_id in experiments:
+            deleted = [self._delete_artifacts(location, report) for location in locations[experiment_id]]
+            if not all(deleted):
+                continue
             db.run_write(store.purge_experiment, experiment_id)
             report.purged_experiments.append(experiment_id)
             self.on_progress(f"Experiment with ID {experiment_id} has been permanently deleted.")
         return report
 
-    def _delete_artifacts(self, location: str, report: GcReport) -> None:
-        # One location this server may not touch (outside its roots) must not stop the whole
-        # collection: the metadata is gone either way, so report it and carry on.
+    def _delete_artifacts(self, location: str, report: GcReport) -> bool:
+        """Remove a location's artifacts; False when the metadata must stay for a retry."""
         try:
             self.services.artifacts.delete_tree(location)
-        except LedgerflowError as error:
+        except InvalidParameter as error:
+            # Outside this server's roots: it can never delete them, so the metadata goes and
+            # the files are reported for the operator.
             report.skipped_locations.append(location)
             self.on_progress(f"Warning: artifacts at {location} were left in place: {error.message}")
+        except Exception as error:  # any storage failure: keep the metadata, try again later
+            report.failed_locations.append(location)
+            reason = (
+                error.message if isinstance(error, LedgerflowError) else f"{type(error).__name__}: {error}"
+            )
+            self.on_progress(
+                f"Warning: could not delete artifacts at {location} ({reason}); kept its metadata."
+            )
+            return False
+        return True
 
     @staticmethod
     def _runs_to_purge(
