@@ -75,7 +75,14 @@ def test_experiment_tag_value_limit(api: Api) -> None:
 
 
 def test_artifact_location_must_be_under_a_root(api: Api) -> None:
-    for location in ("file:///etc", "http://169.254.169.254/latest", "/tmp/elsewhere"):
+    for location in (
+        "file:///etc",
+        "http://169.254.169.254/latest",
+        "/tmp/elsewhere",
+        "mlflow-artifacts:/../../etc",
+        "mlflow-artifacts:/a/%2e%2e/%2e%2e/etc",
+        "mlflow-artifacts:/a\\..\\..",
+    ):
         api.error(
             "post",
             "experiments/create",

@@ -4,6 +4,7 @@ client may ask for."""
 from __future__ import annotations
 
 from ledgerflow.config import ServerConfig
+from ledgerflow.artifacts.paths import clean_path
 from ledgerflow.errors import InvalidParameter
 
 
@@ -23,11 +24,15 @@ class ArtifactLocations:
         ``http:`` or other URI, which turns the server into a file reader (see security notes)."""
         for root in self.allowed:
             if root == "mlflow-artifacts:" and location.startswith("mlflow-artifacts:/"):
-                return
-            if location == root or location.startswith(root + "/"):
-                if "/../" in location + "/" or "\\" in location:
-                    break
-                return
+                rest = location[len("mlflow-artifacts:/") :]
+            elif location == root or location.startswith(root + "/"):
+                rest = location[len(root) :].lstrip("/")
+            else:
+                continue
+            # The part below the root goes through the one path validator (decoded, by
+            # component), so "mlflow-artifacts:/../../etc" or "%2e%2e" cannot climb out.
+            clean_path(rest)
+            return
         raise InvalidParameter(
             f"Invalid artifact location '{location}': it must lie under one of the server's "
             f"artifact roots ({', '.join(self.allowed)})."
