@@ -136,9 +136,11 @@ def test_gc_purges_are_recorded_as_the_os_user(
         ["gc", *store, "--artifacts-destination", server_config.artifacts_destination, "--run-ids", run_id]
     )
     assert result.exit_code == 0, result
-    # The purge itself, then forgetting the run's artifact digests (part 2 of the same command).
-    purge, *rest = records(api, action="gc.purge")
-    assert [r["details"]["part"] for r in rest] == list(range(2, len(rest) + 2))
+    # The purge itself and the forgetting of the run's artifact digests are parts of one command.
+    found = records(api, action="gc.purge")
+    assert [r["details"].get("part", 1) for r in found] == list(range(1, len(found) + 1))
+    assert len({r["request_id"] for r in found}) == 1
+    (purge,) = [r for r in found if r["details"]["operation"] == "purge_run"]
     assert (purge["actor"], purge["source_address"], purge["resource_id"]) == (
         getpass.getuser(),
         "local",
@@ -147,3 +149,29 @@ def test_gc_purges_are_recorded_as_the_os_user(
     assert purge["details"]["operation"] == "purge_run"
     verified = cli(["audit", "verify", *store])
     assert verified.exit_code == 0, verified
+
+
+def test_store_commands_take_the_signing_key_path(
+    api: Api, server_config: ServerConfig, cli: Callable[[list[str]], CliResult], tmp_path: Path
+) -> None:
+    api.ok("post", "experiments/create", {"name": "e"})
+    key = tmp_path / "secure" / "gc-key.pem"
+    store = ["--backend-store-uri", server_config.backend_store_uri]
+    result = cli(
+        [
+            "gc",
+            *store,
+            "--artifacts-destination",
+            server_config.artifacts_destination,
+            "--audit-signing-key",
+            str(key),
+        ]
+    )
+    assert result.exit_code == 0, result
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    public = cli(["audit", "public-key", "--signing-key", str(key)])
+    (tmp_path / "gc.pub").write_text(public.stdout)
+    # The command's key is published: its registration is itself a record.
+    registrations = records(api, action="audit.register_signing_key")
+    assert len(registrations) == 2
+    assert cli(["audit", "verify", *store]).exit_code == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -9,8 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
+from ledgerflow.cli.listen import LOG_LEVEL, PORT, bind_listener, bound_port, check_host, display_address
 from ledgerflow.config import DEFAULT_ARTIFACTS_DIR, DEFAULT_DB_FILE, ServerConfig
-from ledgerflow.errors import InvalidParameter, require_extra
+from ledgerflow.errors import InvalidParameter, LedgerflowError, require_extra
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -64,6 +66,21 @@ def store_options(command: F) -> F:
             default=None,
             help="Endpoint of an S3-compatible object store.",
         ),
+        click.option(
+            "--audit-signing-key",
+            "audit_signing_key_path",
+            envvar="LEDGERFLOW_AUDIT_SIGNING_KEY",
+            default=None,
+            help="Ed25519 key file that signs audit checkpoints (made, mode 0600, if absent). Default: "
+            "next to an SQLite store, else ~/.ledgerflow. Keep it outside the artifact root.",
+        ),
+        click.option(
+            "--audit-checkpoint-interval",
+            default=100,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Sign an audit checkpoint every N records.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -78,6 +95,8 @@ def build_config(
     allowed_artifact_roots: tuple[str, ...],
     s3_endpoint_url: str | None,
     webhook_allowed_hosts: tuple[str, ...] = (),
+    audit_signing_key_path: str | None = None,
+    audit_checkpoint_interval: int = 100,
 ) -> ServerConfig:
     return ServerConfig(
         backend_store_uri=backend_store_uri,
@@ -87,6 +106,8 @@ def build_config(
         allowed_artifact_roots=allowed_artifact_roots,
         s3_endpoint_url=s3_endpoint_url,
         webhook_allowed_hosts=tuple(webhook_allowed_hosts),
+        audit_signing_key_path=audit_signing_key_path,
+        audit_checkpoint_interval=audit_checkpoint_interval,
     )
 
 
@@ -107,35 +128,39 @@ def run_server(
 
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
+    check_host(host)
     # Build once in this process: a bad URI or an out-of-date schema fails here with one
     # clear line, before any worker starts.
     app = create_app(config)
     if config.auth_required:
         _announce_auth(app.state.services, config)
+    sock = bind_listener(host, port)
+    port = bound_port(sock)
     scheme = "https" if ssl_certfile else "http"
-    click.echo(f"Ledgerflow {_version()} serving on {scheme}://{_display_host(host)}:{port}", err=True)
+    click.echo(f"Ledgerflow {_version()} serving on {scheme}://{display_address(host, port)}", err=True)
     # Forwarded headers are handled by the app, from --trusted-proxy addresses only; uvicorn's
     # own handling would trust 127.0.0.1 by default.
     tls: dict[str, Any] = {"proxy_headers": False}
     if ssl_certfile:
         tls.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level.lower(), "access_log": False}
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **tls)
+        server = uvicorn.Server(uvicorn.Config(app, **common, **tls))
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+        if not server.started:
+            raise LedgerflowError("The server stopped before it started serving (see the log above).")
         return
+    from uvicorn.supervisors import Multiprocess
+
     from ledgerflow.server.factory import CONFIG_ENV, config_to_env
 
     app.state.services.close()
     os.environ[CONFIG_ENV] = config_to_env(config)
-    uvicorn.run(
-        "ledgerflow.server.factory:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        **tls,
-    )
+    factory = "ledgerflow.server.factory:app_from_env"
+    multi = uvicorn.Config(factory, factory=True, workers=workers, **common, **tls)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(multi, sockets=[sock]).run()
 
 
 def _announce_auth(services: Any, config: ServerConfig) -> None:
@@ -165,10 +190,6 @@ def _tls_pair(certfile: str | None, keyfile: str | None) -> None:
         raise InvalidParameter("--ssl-certfile and --ssl-keyfile go together.")
 
 
-def _display_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def _version() -> str:
     from ledgerflow import __version__
 
@@ -178,9 +199,13 @@ def _version() -> str:
 @click.command()
 @store_options
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--workers", "-w", default=1, show_default=True, type=int, help="Worker processes.")
-@click.option("--log-level", default="warning", show_default=True)
+@click.option(
+    "--port", "-p", default=5000, show_default=True, type=PORT, help="Port to listen on (0: any free one)."
+)
+@click.option(
+    "--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes."
+)
+@click.option("--log-level", default="warning", show_default=True, type=LOG_LEVEL)
 @click.option(
     "--no-auth",
     is_flag=True,
@@ -213,6 +238,7 @@ def server(
     or the LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD environment variable.
     """
     _tls_pair(ssl_certfile, ssl_keyfile)
+    check_host(host)
     config = replace(
         build_config(**store),  # type: ignore[arg-type]
         auth_required=not no_auth,
@@ -226,7 +252,9 @@ def server(
 
 @click.command()
 @store_options
-@click.option("--port", "-p", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port", "-p", default=5000, show_default=True, type=PORT, help="Port to listen on (0: any free one)."
+)
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Address to bind (loopback only).")
 @click.option("--no-auth", is_flag=True, default=False, help="Allow binding a non-loopback address anyway.")
 def ui(port: int, host: str, no_auth: bool, **store: object) -> None:
@@ -237,6 +265,7 @@ def ui(port: int, host: str, no_auth: bool, **store: object) -> None:
             "Use `ledgerflow server` (with authentication) to serve other machines, or pass "
             "--no-auth to expose this unauthenticated server anyway."
         )
+    check_host(host)
     refuse_open_bind(host, no_auth, "ledgerflow ui")
     config = build_config(**store)  # type: ignore[arg-type]
     run_server(config, host, port, 1)

@@ -9,6 +9,7 @@ already held (BEGIN IMMEDIATE); on PostgreSQL and MySQL the row is locked ``FOR 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ledgerflow.config import ServerConfig
     from ledgerflow.store.database import Database
 
+log = logging.getLogger(__name__)
 SUCCESS = "success"
 FAILURE = "failure"
 DENIED = "denied"
@@ -270,6 +272,10 @@ def build_audit_log(db: Database, config: ServerConfig) -> AuditLog:
     from .signing import default_key_path, load_or_create
 
     path = config.audit_signing_key_path or default_key_path(config.backend_store_uri)
-    audit = AuditLog(db, load_or_create(path), max(1, config.audit_checkpoint_interval))
+    signer = load_or_create(path)
+    audit = AuditLog(db, signer, max(1, config.audit_checkpoint_interval))
     audit.install()
+    # Operators need the key id to match checkpoints to keys; `ledgerflow audit public-key`
+    # prints the public key for `audit verify --public-key`.
+    log.info("Audit checkpoints are signed with key %s from %s", signer.key_id, signer.path)
     return audit
