@@ -554,3 +554,19 @@ ui_sessions = sa.Table(
     sa.Column("revoked_time", sa.BigInteger, nullable=True),
     sa.Index(None, "user_id"),
 )
+
+# Authorization: a role held on one experiment or registered model (by its numeric id, so a
+# rename keeps its grants) by a user, a group, or everyone ("all", principal "*"). The role
+# names a permission set; see ledgerflow.security.authz.permissions.
+resource_grants = sa.Table(
+    "resource_grants",
+    metadata,
+    sa.Column("resource_type", sa.String(32), primary_key=True),
+    sa.Column("resource_id", sa.BigInteger, primary_key=True),
+    sa.Column("principal_type", sa.String(16), primary_key=True),
+    sa.Column("principal_id", ID32, primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Index(None, "principal_type", "principal_id"),
+)
