@@ -15,6 +15,8 @@ and the exit code the CLI ends with::
      ├── ResourceConflict                RESOURCE_CONFLICT         409  exit 3
      ├── MissingExtra                    (config) pip hint         -    exit 6
      ├── StoreSchemaOutOfDate            INVALID_STATE             500  exit 7
+     ├── ServiceUnavailable              TEMPORARILY_UNAVAILABLE   503  exit 1
+     ├── RequestTooLarge                 REQUEST_LIMIT_EXCEEDED    413  exit 1
      └── InternalError                   INTERNAL_ERROR            500  exit 1
 
 A client-side :class:`RestError` is raised when a server answers with an error body; it
@@ -23,7 +25,10 @@ keeps the server's code so callers can branch on it exactly as MLflow's client d
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*@")
 
 # MLflow's table from error code to HTTP status (mlflow/exceptions.py), extended with ours.
 HTTP_STATUS_BY_CODE: dict[str, int] = {
@@ -138,6 +143,27 @@ class StoreSchemaOutOfDate(LedgerflowError):
     error_code = "INVALID_STATE"
 
 
+class ServiceUnavailable(LedgerflowError):
+    """A store this process depends on (database, object store) cannot be reached right now."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class RequestTooLarge(LedgerflowError):
+    """A request body is over the server's limit.
+
+    MLflow's code for exceeded limits is REQUEST_LIMIT_EXCEEDED, which its table maps to 429;
+    the status here is 413 instead, because retrying the same body can never succeed and
+    clients retry every 429.
+    """
+
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+
+    @property
+    def http_status(self) -> int:
+        return 413
+
+
 class MissingExtra(LedgerflowError):
     """A feature needs an optional dependency group that is not installed."""
 
@@ -168,3 +194,8 @@ def require_extra(module: str, extra: str, feature: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise MissingExtra(extra, feature)
+
+
+def redact_uri(text: str) -> str:
+    """*text* with the password of every ``scheme://user:password@`` replaced by ``***``."""
+    return _USERINFO_PASSWORD.sub(r"\1***@", text)

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from ledgerflow.cli.listen import PORT, bind_listener, bound_port
 from ledgerflow.cli.server import build_config, store_options
 from ledgerflow.errors import LedgerflowError, require_extra
 
@@ -22,7 +23,7 @@ from ledgerflow.errors import LedgerflowError, require_extra
 @click.option(
     "--serve/--no-serve", default=False, help="Start a local server, log the demo to it, keep serving."
 )
-@click.option("--port", "-p", default=5000, show_default=True, type=int)
+@click.option("--port", "-p", default=5000, show_default=True, type=PORT)
 def demo(tracking_uri: str | None, serve: bool, port: int, **store: object) -> None:
     """Train a random forest on iris and log it: params, metrics over steps, plots, model."""
     require_extra("sklearn", "demo", "The demo job")
@@ -45,15 +46,18 @@ def demo(tracking_uri: str | None, serve: bool, port: int, **store: object) -> N
     from ledgerflow.server.app import create_app
 
     app = create_app(build_config(**store))  # type: ignore[arg-type]
+    # Bound here so a port in use is one clear line, and --port 0 reports the port it got.
+    sock = bind_listener("127.0.0.1", port)
+    port = bound_port(sock)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise LedgerflowError(f"The server could not start on 127.0.0.1:{port} (is the port in use?).")
+            raise LedgerflowError(f"The server could not start on 127.0.0.1:{port}.")
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
     result = run_demo(url)

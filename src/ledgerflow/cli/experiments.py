@@ -10,17 +10,20 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
 
-from ledgerflow.client.client import Client
+from ledgerflow.client.client import Client, resolve_tracking_uri
 from ledgerflow.client.entities import Experiment
+from ledgerflow.client.store_uri import require_existing_store
 from ledgerflow.errors import InvalidParameter
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Exports longer than this show a progress bar on stderr.
 LONG_EXPORT = 100
+EXPORT_FORMATS = ("csv", "json")
 
 
 def tracking_uri_option(func: F) -> F:
@@ -40,11 +43,37 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def reading_client(tracking_uri: str | None) -> Client:
+    """A client for a command that only reads: a local store that does not exist is an error
+    ("No Ledgerflow store at ...") instead of being created empty."""
+    uri = resolve_tracking_uri(tracking_uri)
+    require_existing_store(uri)
+    return Client(uri)
+
+
+def export_format(fmt: str | None, output: str | None, default: str) -> str:
+    """--format, else what the output file's extension says, else *default*."""
+    if fmt:
+        return fmt.lower()
+    suffix = Path(output).suffix.lower().lstrip(".") if output else ""
+    return suffix if suffix in EXPORT_FORMATS else default
+
+
+def check_output(path: str | None) -> None:
+    """Refuse an output file whose folder is missing, before any work is done."""
+    if path is None:
+        return
+    parent = Path(path).expanduser().absolute().parent
+    if not parent.is_dir():
+        raise InvalidParameter(f"Cannot write {path}: the folder {parent} does not exist.")
+
+
 @contextlib.contextmanager
 def output_stream(path: str | None) -> Iterator[IO[str]]:
     if path is None:
         yield sys.stdout
         return
+    check_output(path)
     with open(path, "w", encoding="utf-8", newline="") as handle:
         yield handle
 
@@ -72,7 +101,7 @@ def experiments() -> None:
 @tracking_uri_option
 def list_experiments(view: str, tracking_uri: str | None) -> None:
     """List experiments as a table of ID, name and artifact location."""
-    client = Client(tracking_uri)
+    client = reading_client(tracking_uri)
     found: list[Experiment] = []
     token: str | None = None
     while True:
@@ -105,7 +134,7 @@ def _find(client: Client, experiment_id: str | None, name: str | None) -> Any:
 @tracking_uri_option
 def describe(experiment_id: str | None, experiment_name: str | None, tracking_uri: str | None) -> None:
     """Print an experiment as indented JSON (deleted experiments too)."""
-    experiment = _find(Client(tracking_uri), experiment_id, experiment_name)
+    experiment = _find(reading_client(tracking_uri), experiment_id, experiment_name)
     click.echo(json.dumps(experiment.to_dict(), indent=2))
 
 
@@ -139,7 +168,14 @@ def restore(experiment_id: str, tracking_uri: str | None) -> None:
 
 @experiments.command()
 @click.option("--experiment-id", "-x", required=True)
-@click.option("--format", "-f", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS, case_sensitive=False),
+    default=None,
+    help="csv or json [default: from the --output extension, else csv].",
+)
 @click.option(
     "--output",
     "-o",
@@ -150,11 +186,15 @@ def restore(experiment_id: str, tracking_uri: str | None) -> None:
 )
 @click.option("--view", "-v", type=VIEW_CHOICE, default="active_only", show_default=True)
 @tracking_uri_option
-def export(experiment_id: str, fmt: str, output: str | None, view: str, tracking_uri: str | None) -> None:
+def export(
+    experiment_id: str, fmt: str | None, output: str | None, view: str, tracking_uri: str | None
+) -> None:
     """Export an experiment's runs: CSV with the search_runs columns, or JSON."""
     from ledgerflow.client.export import write_runs_csv, write_runs_json
 
-    client = Client(tracking_uri)
+    fmt = export_format(fmt, output, "csv")
+    check_output(output)
+    client = reading_client(tracking_uri)
     client.get_experiment(experiment_id)
     runs = client.search_all_runs([experiment_id], run_view_type=view)
     with progress(len(runs), f"Exporting {len(runs)} runs") as step, output_stream(output) as out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ledgerflow.cli.server import build_config, store_options
+from ledgerflow.client.store_uri import require_existing_backend_store
 from ledgerflow.errors import require_extra
 
 
@@ -28,7 +29,10 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
     from ledgerflow.tracking.gc import GarbageCollector
     from ledgerflow.tracking.services import build_services
 
-    services = build_services(build_config(**store))  # type: ignore[arg-type]
+    config = build_config(**store)  # type: ignore[arg-type]
+    # Purging from a store that is not there would create an empty one and report success.
+    require_existing_backend_store(config.backend_store_uri)
+    services = build_services(config)
     try:
         collector = GarbageCollector(services, on_progress=click.echo)
         # Permanent deletions are audited like API writes, as the OS user.

@@ -1,18 +1,24 @@
 """The ``ledgerflow`` command. Command groups live in their own modules; errors end here.
 
 Every :class:`~ledgerflow.errors.LedgerflowError` becomes one line on stderr and the exit
-code its error code maps to (see ``ledgerflow.errors``); nothing prints a traceback.
+code its error code maps to (see ``ledgerflow.errors``). Anything else that escapes a command
+is a bug or an unforeseen environment: it becomes one line naming the exception, and the
+traceback is printed only when ``LEDGERFLOW_DEBUG`` is set.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import click
 
 from ledgerflow import __version__
-from ledgerflow.errors import LedgerflowError
+from ledgerflow.errors import LedgerflowError, redact_uri
+
+DEBUG_ENV = "LEDGERFLOW_DEBUG"
 
 # (module, attribute) of each command; imported lazily so `ledgerflow --help` stays fast
 # and a command whose extra is missing only fails when it is used.
@@ -63,8 +69,21 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        # One line, like every other error; the full usage is one --help away.
+        command = error.ctx.command_path if error.ctx is not None else "ledgerflow"
+        click.echo(f"Error: {error.format_message()} (see '{command} --help')", err=True)
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
+    except Exception as error:
+        # The last-resort net: one line (never a URI's password), the traceback on request.
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        text = redact_uri(" ".join(str(error).split())) or "(no message)"
+        click.echo(f"Error: {type(error).__name__}: {text}", err=True)
+        click.echo(f"(set {DEBUG_ENV}=1 for a traceback)", err=True)
+        sys.exit(1)

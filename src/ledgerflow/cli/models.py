@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ledgerflow.cli.listen import PORT
 from ledgerflow.errors import InvalidParameter
 
 _ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
@@ -32,7 +33,7 @@ def models() -> None:
 @models.command()
 @click.option("-m", "--model-uri", required=True, help="models:/, runs:/, mlflow-artifacts:/ URI or a path.")
 @click.option("-h", "--host", default="127.0.0.1", show_default=True)
-@click.option("-p", "--port", default=5000, show_default=True, type=int)
+@click.option("-p", "--port", default=5000, show_default=True, type=PORT)
 @click.option("--env-manager", type=click.Choice(_ENV_MANAGERS), default="local", show_default=True)
 @click.option("-t", "--timeout", default=60.0, show_default=True, type=float, help="Seconds per request.")
 @click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs are resolved.")
@@ -40,15 +41,19 @@ def serve(
     model_uri: str, host: str, port: int, env_manager: str, timeout: float, tracking_uri: str | None
 ) -> None:
     """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version)."""
+    from ledgerflow.cli.listen import bind_listener, bound_port, check_host, display_address
     from ledgerflow.models.pyfunc_model import load_model
     from ledgerflow.models.scoring.app import serve as run_server
 
+    check_host(host)
     if env_manager != "local":
         click.echo(
             f"Note: --env-manager {env_manager} is not supported; serving in this environment.", err=True
         )
     model = load_model(model_uri, tracking_uri=tracking_uri)
-    run_server(model, host, port, timeout)
+    sock = bind_listener(host, port)
+    click.echo(f"Serving the model on http://{display_address(host, bound_port(sock))}", err=True)
+    run_server(model, host, bound_port(sock), timeout, sock=sock)
 
 
 @models.command()

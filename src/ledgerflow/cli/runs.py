@@ -7,7 +7,17 @@ from datetime import datetime
 
 import click
 
-from ledgerflow.cli.experiments import VIEW_CHOICE, output_stream, print_table, progress, tracking_uri_option
+from ledgerflow.cli.experiments import (
+    EXPORT_FORMATS,
+    VIEW_CHOICE,
+    check_output,
+    export_format,
+    output_stream,
+    print_table,
+    progress,
+    reading_client,
+    tracking_uri_option,
+)
 from ledgerflow.client.client import Client
 from ledgerflow.errors import InvalidParameter
 
@@ -27,7 +37,7 @@ def runs() -> None:
 @tracking_uri_option
 def list_runs(experiment_id: str, view: str, tracking_uri: str | None) -> None:
     """List an experiment's runs (active ones unless --view says otherwise): Date, Name, ID."""
-    found = Client(tracking_uri).search_all_runs([experiment_id], run_view_type=view)
+    found = reading_client(tracking_uri).search_all_runs([experiment_id], run_view_type=view)
     rows = [(_date(r.info.start_time), r.info.run_name, r.info.run_id) for r in found]
     print_table(("Date", "Name", "ID"), rows)
 
@@ -39,7 +49,7 @@ def describe(run_id: str, tracking_uri: str | None) -> None:
     """Print a run as indented JSON (info, and data as key-to-value maps); deleted runs too."""
     from ledgerflow.client.export import run_document
 
-    click.echo(json.dumps(run_document(Client(tracking_uri).get_run(run_id)), indent=2))
+    click.echo(json.dumps(run_document(reading_client(tracking_uri).get_run(run_id)), indent=2))
 
 
 @runs.command()
@@ -63,7 +73,14 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 @runs.command()
 @click.option("--run-id", "run_ids", multiple=True, help="A run to export (repeatable).")
 @click.option("--experiment-id", "-x", default=None, help="Export every run of this experiment.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS, case_sensitive=False),
+    default=None,
+    help="csv or json [default: from the --output extension, else json].",
+)
 @click.option(
     "--output",
     "-o",
@@ -77,7 +94,7 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 def export(
     run_ids: tuple[str, ...],
     experiment_id: str | None,
-    fmt: str,
+    fmt: str | None,
     output: str | None,
     view: str,
     tracking_uri: str | None,
@@ -87,7 +104,9 @@ def export(
 
     if bool(run_ids) == bool(experiment_id):
         raise InvalidParameter("Pass --run-id (one or more) or --experiment-id, not both.")
-    client = Client(tracking_uri)
+    fmt = export_format(fmt, output, "json")
+    check_output(output)
+    client = reading_client(tracking_uri)
     if experiment_id:
         selected = client.search_all_runs([experiment_id], run_view_type=view)
     else:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlparse
 
 from ledgerflow import __version__
-from ledgerflow.errors import InvalidParameter, LedgerflowError, MissingExtra, RestError
+from ledgerflow.client.store_uri import SUPPORTED_SCHEMES, check_http_uri, check_store_folder
+from ledgerflow.errors import InvalidParameter, LedgerflowError, MissingExtra, RestError, redact_uri
 
 if TYPE_CHECKING:
     import httpx
@@ -77,6 +78,7 @@ def is_http_uri(uri: str) -> bool:
 
 def make_transport(uri: str) -> Transport:
     if is_http_uri(uri):
+        check_http_uri(uri)
         return HttpTransport(uri)
     return LocalTransport(uri)
 
@@ -266,17 +268,17 @@ def local_store_paths(uri: str) -> tuple[str, str]:
             # Each connection of an in-memory database would see an empty store.
             raise InvalidParameter(f"Tracking URI '{uri}' must name an SQLite file (sqlite:///path/to.db).")
         folder = Path(db_path).resolve().parent
+        check_store_folder(folder, uri)
         folder.mkdir(parents=True, exist_ok=True)
         return uri, artifacts_env or str(folder / LOCAL_ARTIFACTS_DIR)
     if "://" in uri and not uri.startswith("file:"):
         scheme = uri.split("://", 1)[0]
         if scheme.split("+")[0] in ("postgresql", "postgres", "mysql"):
             return uri, artifacts_env or os.path.abspath(LOCAL_ARTIFACTS_DIR)
-        raise InvalidParameter(
-            f"Unsupported tracking URI '{uri}': use http(s)://, a path, file:// or sqlite:///."
-        )
+        raise InvalidParameter(f"Unsupported tracking URI '{redact_uri(uri)}': use {SUPPORTED_SCHEMES}.")
     path = unquote(urlparse(uri).path) if uri.startswith("file:") else uri
     folder = Path(path).expanduser().resolve()
+    check_store_folder(folder, uri)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'ledgerflow.db'}", artifacts_env or str(folder / "artifacts")
 

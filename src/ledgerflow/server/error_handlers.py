@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from ledgerflow.errors import LedgerflowError, http_status_for
+from ledgerflow.errors import LedgerflowError
 from ledgerflow.server import jsonio
 
 log = logging.getLogger("ledgerflow.server")
@@ -45,7 +45,7 @@ def render_error(request: Request, status: int, code: str, message: str) -> Resp
 
 async def _ledgerflow_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerflowError)
-    return render_error(request, http_status_for(exc.error_code), exc.error_code, exc.message)
+    return render_error(request, exc.http_status, exc.error_code, exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,7 @@ from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.security.audit.log import AuditLog, build_audit_log
 from ledgerflow.security.auth.service import AuthService
+from ledgerflow.store.connection_errors import store_errors
 from ledgerflow.store.database import Database
 from ledgerflow.store.migrations import ensure_schema
 from ledgerflow.tracking.experiments import ExperimentService
@@ -38,8 +39,10 @@ class Services:
 
 
 def build_services(config: ServerConfig) -> Services:
-    db = Database(config.backend_store_uri)
-    ensure_schema(db.engine, auto_create=config.auto_create_schema)
+    # A store that cannot be opened (refused, unauthorised, not a database) is one clear line.
+    with store_errors(config.backend_store_uri):
+        db = Database(config.backend_store_uri)
+        ensure_schema(db.engine, auto_create=config.auto_create_schema)
     audit = build_audit_log(db, config)
     locations = ArtifactLocations(config)
     artifacts = ArtifactService(config, db)

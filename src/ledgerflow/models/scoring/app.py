@@ -10,8 +10,10 @@ no request can produce a 500 or a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 from typing import Any
 
 from starlette.applications import Starlette
@@ -125,10 +127,19 @@ def create_scoring_app(model: PyFuncModel, timeout: float | None = None) -> Star
     )
 
 
-def serve(model: PyFuncModel, host: str, port: int, timeout: float | None = None) -> None:
+def serve(
+    model: PyFuncModel, host: str, port: int, timeout: float | None = None, sock: socket.socket | None = None
+) -> None:
+    """Serve until interrupted; on *sock* when given (bound by the caller, who reports errors)."""
     import uvicorn
 
-    uvicorn.run(create_scoring_app(model, timeout), host=host, port=port, log_level="info")
+    app = create_scoring_app(model, timeout)
+    if sock is None:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
 
 
 def predictions_payload(predictions: Any) -> Any:
