@@ -128,14 +128,14 @@ def run_server(
 
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
-    check_host(host)
+    # Bound first, so a port in use or a bad host is the only line printed.
+    sock = bind_listener(host, port)
+    port = bound_port(sock)
     # Build once in this process: a bad URI or an out-of-date schema fails here with one
     # clear line, before any worker starts.
     app = create_app(config)
     if config.auth_required:
         _announce_auth(app.state.services, config)
-    sock = bind_listener(host, port)
-    port = bound_port(sock)
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"Ledgerflow {_version()} serving on {scheme}://{display_address(host, port)}", err=True)
     # Forwarded headers are handled by the app, from --trusted-proxy addresses only; uvicorn's
