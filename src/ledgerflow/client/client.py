@@ -47,7 +47,7 @@ def resolve_tracking_uri(explicit: str | None = None) -> str:
 
     candidates = (
         explicit,
-        fluent.configured_tracking_uri(),
+        fluent._configured_tracking_uri(),
         os.environ.get("LEDGERFLOW_TRACKING_URI"),
         os.environ.get("MLFLOW_TRACKING_URI"),
     )

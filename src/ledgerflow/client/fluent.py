@@ -238,7 +238,7 @@ def get_tracking_uri() -> str:
     return resolve_tracking_uri(_context().tracking_uri)
 
 
-def configured_tracking_uri() -> str | None:
+def _configured_tracking_uri() -> str | None:
     """The URI given to :func:`set_tracking_uri`, if any (without creating fluent state)."""
     return _context().tracking_uri if _context.cache_info().currsize else None
 
