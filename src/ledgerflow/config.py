@@ -28,6 +28,10 @@ class ServerConfig:
     allowed_artifact_roots: tuple[str, ...] = field(default_factory=tuple)
     s3_endpoint_url: str | None = None
     auto_create_schema: bool = True
+    # Limits on JSON API request bodies (streamed artifact uploads are not subject to them):
+    # MLflow's largest legitimate bodies (log-batch: 1000 metrics) are well under a megabyte.
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 64
     # Outbound webhooks: hosts, addresses or CIDR networks the SSRF guard lets through even
     # though they are internal (loopback, private, ...); retry policy for failed deliveries.
     webhook_allowed_hosts: tuple[str, ...] = field(default_factory=tuple)

@@ -23,6 +23,7 @@ from ledgerflow.security.audit.middleware import AuditContextMiddleware
 from ledgerflow.security.auth.middleware import AuthMiddleware
 from ledgerflow.security.auth.proxy import ForwardedHeaders
 from ledgerflow.server import jsonio
+from ledgerflow.server.body_limits import check_depth, read_limited_body
 from ledgerflow.server.endpoints import Endpoint, EndpointTable
 from ledgerflow.server.error_handlers import install_error_handlers, json_error
 from ledgerflow.server.payload import Payload
@@ -45,7 +46,8 @@ def api_table() -> EndpointTable:
 async def read_payload(request: Request, path_params: dict[str, Any]) -> Payload:
     if request.method in _BODY_METHODS:
         content_type = request.headers.get("content-type")
-        body = await request.body()
+        limits = request.app.state.services.config
+        body = await read_limited_body(request, limits.max_request_bytes)
         if not body and request.method == "DELETE" and not content_type:
             return Payload(dict(request.query_params) | path_params)
         if not content_type:
@@ -58,6 +60,7 @@ async def read_payload(request: Request, path_params: dict[str, Any]) -> Payload
             raise BadRequest("Bad Request. The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise BadRequest("Bad Request. The request body must be a JSON object.")
+        check_depth(body, data, limits.max_json_depth)
         return Payload(data | path_params)
     query: dict[str, Any] = {}
     for key, value in request.query_params.multi_items():

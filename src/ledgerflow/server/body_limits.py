@@ -1,0 +1,56 @@
+"""Limits on JSON API request bodies: total size, and how deeply the JSON may nest.
+
+The size is checked against Content-Length before anything is read and counted again while
+the body streams in (a chunked body declares no length), so an oversized body is never held
+in memory. The answer is 413 with MLflow's error JSON and code ``REQUEST_LIMIT_EXCEEDED``
+(see :class:`~ledgerflow.errors.RequestTooLarge` for why not 429). Artifact uploads stream
+to the artifact store through their own routes and are not subject to these limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from ledgerflow.errors import BadRequest, RequestTooLarge
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"The request body is larger than this server's limit of {limit} bytes (max_request_bytes)."
+    )
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The whole request body, refused as soon as it is known to exceed *limit* bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BadRequest("Bad Request. The Content-Length header is not a number.") from None
+        if size > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_depth(body: bytes, data: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than *limit* objects/arrays (handlers recurse on some)."""
+    # Fewer brackets than the limit cannot nest past it: the usual case costs two scans in C.
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise BadRequest(f"Bad Request. The request body nests deeper than {limit} levels.")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
