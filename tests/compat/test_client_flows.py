@@ -64,11 +64,6 @@ def test_seed_flow(any_venv: ClientVenv, run_against_ours: RunScript, tmp_path: 
         assert {"path": "model", "is_dir": True, "file_size": None} in result["artifacts_root"]
 
 
-@pytest.mark.xfail(
-    reason="POST runs/log-model (legacy 2.x model record) is not served yet; the 2.22 client swallows "
-    "the 404, so the run lacks its mlflow.log-model.history tag",
-    strict=True,
-)
 def test_legacy_client_records_logged_model(
     mlflow222_venv: ClientVenv, run_against_ours: RunScript, tmp_path: Any
 ) -> None:

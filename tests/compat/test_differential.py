@@ -90,12 +90,7 @@ def run_both(
 
 
 # ----------------------------------------------------------------------------- client flows
-LOG_MODEL_MISSING = pytest.mark.xfail(
-    reason="POST runs/log-model is not served: the 2.22 run lacks mlflow.log-model.history", strict=True
-)
-
-
-@pytest.mark.parametrize("venv_name", ["mlflow3", pytest.param("mlflow222", marks=LOG_MODEL_MISSING)])
+@pytest.mark.parametrize("venv_name", ["mlflow3", "mlflow222"])
 def test_seed_flow_matches_mlflow(venv_name: str, mlflow_url: str, ours_url: str, tmp_path: Path) -> None:
     name = f"diff-seed-{venv_name}-{uuid.uuid4().hex[:6]}"
     theirs, ours = run_both(

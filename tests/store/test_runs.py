@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -216,3 +217,35 @@ def test_nested_runs_are_plain_tags(api: Api) -> None:
     parent = make_run(api)["info"]["run_id"]
     child = make_run(api, tags=[{"key": "mlflow.parentRunId", "value": parent}])
     assert tags_of(get_run(api, child["info"]["run_id"]))["mlflow.parentRunId"] == parent
+
+
+def test_legacy_log_model_appends_to_the_history_tag(api: Api) -> None:
+    # MLflow 2.x clients call runs/log-model; the run keeps a JSON list of logged models.
+    run_id = make_run(api)["info"]["run_id"]
+    first = {"run_id": run_id, "artifact_path": "model", "flavors": {"python_function": {}}}
+    second = {"run_id": run_id, "artifact_path": "model2", "flavors": {}}
+    api.ok("post", "runs/log-model", {"run_id": run_id, "model_json": json.dumps(first)})
+    api.ok("post", "runs/log-model", {"run_id": run_id, "model_json": json.dumps(second)})
+    tags = {t["key"]: t["value"] for t in get_run(api, run_id)["data"]["tags"]}
+    assert json.loads(tags["mlflow.log-model.history"]) == [first, second]
+    api.error(
+        "post", "runs/log-model", {"run_id": run_id, "model_json": "{nope"}, 400, "INVALID_PARAMETER_VALUE"
+    )
+    api.error(
+        "post", "runs/log-model", {"run_id": run_id, "model_json": "[1]"}, 400, "INVALID_PARAMETER_VALUE"
+    )
+    api.error("post", "runs/log-model", {"run_id": run_id}, 400, "INVALID_PARAMETER_VALUE")
+    api.error(
+        "post", "runs/log-model", {"run_id": "0" * 32, "model_json": "{}"}, 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+
+
+def test_legacy_log_model_history_stays_within_a_tag_value(api: Api) -> None:
+    run_id = make_run(api)["info"]["run_id"]
+    for index in range(40):
+        body = {"run_id": run_id, "artifact_path": f"m{index}", "pad": "x" * 400}
+        api.ok("post", "runs/log-model", {"run_id": run_id, "model_json": json.dumps(body)})
+    tags = {t["key"]: t["value"] for t in get_run(api, run_id)["data"]["tags"]}
+    history = json.loads(tags["mlflow.log-model.history"])
+    assert len(tags["mlflow.log-model.history"]) <= 8000
+    assert history[-1]["artifact_path"] == "m39"

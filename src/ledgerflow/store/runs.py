@@ -78,6 +78,11 @@ def set_tags(conn: Connection, run_id: str, items: dict[str, str]) -> None:
     upsert(conn, tags, rows, keys=("run_uuid", "key"), update=("value",))
 
 
+def tag_value(conn: Connection, run_id: str, key: str) -> str | None:
+    value = conn.execute(sa.select(tags.c.value).where(tags.c.run_uuid == run_id, tags.c.key == key)).scalar()
+    return None if value is None else str(value)
+
+
 def delete_tag(conn: Connection, run_id: str, key: str) -> int:
     result = conn.execute(sa.delete(tags).where(tags.c.run_uuid == run_id, tags.c.key == key))
     return int(result.rowcount)

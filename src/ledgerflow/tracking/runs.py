@@ -7,6 +7,7 @@ anywhere leaves the run untouched.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -74,6 +75,9 @@ def _limits(metrics: int, params: int, tags: int) -> None:
 # Over-long values are refused, not truncated: MLflow 3.18's server truncates silently
 # (MLFLOW_TRUNCATE_LONG_VALUES), which loses data without telling anyone. MLflow's own
 # clients truncate before sending, so they never meet this error (BC-20).
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+
+
 def _clean_params(items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     for key, value in items:
         validate_key("Param", key)
@@ -273,6 +277,30 @@ class RunService:
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         tags = _clean_tags([(key, value)])
         self._write(lambda conn: self._log(conn, run_id, (), (), tags))
+
+    def record_logged_model(self, run_id: str, model: dict[str, Any]) -> None:
+        """MLflow 2.x's ``runs/log-model``: append the model's MLmodel summary to the run's
+        ``mlflow.log-model.history`` tag (a JSON list), dropping the oldest entries when the
+        list would outgrow a tag value."""
+
+        def record(conn: Connection) -> None:
+            self._active(conn, run_id)
+            current = store.tag_value(conn, run_id, LOG_MODEL_HISTORY_TAG)
+            try:
+                history = json.loads(current) if current else []
+            except ValueError:
+                history = []  # a hand-edited, unreadable tag is replaced rather than fatal
+            if not isinstance(history, list):
+                history = []
+            history.append(model)
+            encoded = json.dumps(history)
+            while len(encoded) > MAX_RUN_TAG_VALUE_LENGTH and len(history) > 1:
+                history.pop(0)
+                encoded = json.dumps(history)
+            check_length("Logged model record", encoded, MAX_RUN_TAG_VALUE_LENGTH)
+            store.set_tags(conn, run_id, {LOG_MODEL_HISTORY_TAG: encoded})
+
+        self._write(record)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def delete_tag(conn: Connection) -> None:

@@ -6,8 +6,10 @@ get, update, log-metric, log-parameter, set-tag and get-history do; the rest do 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from ledgerflow.errors import InvalidParameter
 from ledgerflow.server.endpoints import EndpointTable
 from ledgerflow.server.payload import Payload, missing
 from ledgerflow.tracking.metrics import MetricPoint
@@ -148,6 +150,21 @@ def delete_tag(services: Services, payload: Payload) -> dict[str, Any]:
     return {}
 
 
+@TABLE.route("POST", f"{_RUNS}/log-model")
+def log_model(services: Services, payload: Payload) -> dict[str, Any]:
+    """Record a logged model on its run (MLflow 2.x clients; 3.x uses logged models)."""
+    run_id = payload.run_id()
+    raw = payload.req_string("model_json")
+    try:
+        model = json.loads(raw)
+    except ValueError:
+        raise InvalidParameter("Malformed model info: 'model_json' is not valid JSON.") from None
+    if not isinstance(model, dict):
+        raise InvalidParameter("Malformed model info: 'model_json' must be a JSON object.")
+    services.runs.record_logged_model(run_id, model)
+    return {}
+
+
 @TABLE.route("POST", f"{_RUNS}/log-batch")
 def log_batch(services: Services, payload: Payload) -> dict[str, Any]:
     run_id = payload.req_string("run_id")
@@ -182,8 +199,14 @@ def log_inputs(services: Services, payload: Payload) -> dict[str, Any]:
 
 @TABLE.route("POST", f"{_RUNS}/search")
 def search_runs(services: Services, payload: Payload) -> dict[str, Any]:
+    requested = payload.string_list("experiment_ids")
+    # Experiments the caller may not read are dropped from the request, not refused: the
+    # answer is then exactly what a search over the readable ones gives.
+    experiment_ids = services.authz.keep_readable_experiments(requested)
+    if requested and not experiment_ids:
+        return {}
     return services.runs.search(
-        experiment_ids=payload.string_list("experiment_ids"),
+        experiment_ids=experiment_ids,
         filter_string=payload.string("filter", default="") or "",
         run_view_type=payload.string("run_view_type", default="ACTIVE_ONLY") or "ACTIVE_ONLY",
         max_results=payload.int64("max_results"),
@@ -205,8 +228,12 @@ def get_metric_history(services: Services, payload: Payload) -> dict[str, Any]:
 
 @TABLE.route("GET", f"{_METRICS}/get-history-bulk-interval")
 def get_metric_history_bulk_interval(services: Services, payload: Payload) -> dict[str, Any]:
+    requested = payload.string_list("run_ids")
+    run_ids = services.authz.keep_readable_runs(requested)
+    if requested and not run_ids:
+        return {}
     return services.runs.metrics.get_history_bulk_interval(
-        payload.string_list("run_ids"),
+        run_ids,
         payload.string("metric_key") or "",
         start_step=payload.int64("start_step"),
         end_step=payload.int64("end_step"),
@@ -216,12 +243,20 @@ def get_metric_history_bulk_interval(services: Services, payload: Payload) -> di
 
 @TABLE.route("GET", f"{_METRICS}/get-history-bulk", ajax_only=True)
 def get_metric_history_bulk(services: Services, payload: Payload) -> dict[str, Any]:
+    requested = payload.string_list("run_id")
+    run_ids = services.authz.keep_readable_runs(requested)
+    if requested and not run_ids:
+        return {}
     return services.runs.metrics.get_history_bulk(
-        payload.string_list("run_id"), payload.string("metric_key"), payload.int64("max_results")
+        run_ids, payload.string("metric_key"), payload.int64("max_results")
     )
 
 
 @TABLE.route("POST", "/2.0/mlflow/experiments/search-datasets", ajax_only=True)
 def search_datasets(services: Services, payload: Payload) -> dict[str, Any]:
-    summaries = services.runs.search_datasets(payload.string_list("experiment_ids"))
+    requested = payload.string_list("experiment_ids")
+    experiment_ids = services.authz.keep_readable_experiments(requested)
+    if requested and not experiment_ids:
+        return {}
+    summaries = services.runs.search_datasets(experiment_ids)
     return {"dataset_summaries": summaries} if summaries else {}
