@@ -7,6 +7,7 @@ The tests that do not look at the local disk run again against an S3 destination
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -218,3 +219,21 @@ def test_files_written_by_other_tools_are_listed_and_served(
     response = get(client, "1/r/artifacts/external.txt")
     assert response.content == b"external"
     assert "x-ledgerflow-sha256" not in response.headers  # no upload, so no recorded digest
+
+
+def test_proxy_is_off_without_serve_artifacts(
+    make_client: Callable[[ServerConfig], TestClient], tmp_path: Path
+) -> None:
+    # MLflow answers 503 on its artifact proxy under --no-serve-artifacts; nothing is written.
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{tmp_path / 'nosrv.db'}",
+        artifacts_destination=str(tmp_path / "dest"),
+        serve_artifacts=False,
+    )
+    client = make_client(config)
+    put = client.put("/api/2.0/mlflow-artifacts/artifacts/zz/b.txt", content=b"x")
+    assert put.status_code == 503
+    assert put.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert client.get("/api/2.0/mlflow-artifacts/artifacts/zz/b.txt").status_code == 503
+    assert client.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": "zz"}).status_code == 503
+    assert not (tmp_path / "dest" / "zz").exists()

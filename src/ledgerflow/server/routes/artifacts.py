@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from ledgerflow.artifacts import media
 from ledgerflow.artifacts.service import Download, Upload
-from ledgerflow.errors import InvalidParameter
+from ledgerflow.errors import InvalidParameter, ServiceUnavailable
 from ledgerflow.server import jsonio
 from ledgerflow.server.endpoints import EndpointTable
 from ledgerflow.server.payload import Payload, missing
@@ -87,7 +87,15 @@ async def receive_into(request: Request, upload: Upload) -> None:
 def routes(services: Services) -> list[BaseRoute]:
     artifacts = services.artifacts
 
+    def refuse_unless_serving(request: Request) -> None:
+        if not services.config.serve_artifacts:
+            raise ServiceUnavailable(
+                f"Endpoint {request.url.path} is disabled because the server runs with "
+                "--no-serve-artifacts. Start it with --serve-artifacts to proxy artifacts."
+            )
+
     async def proxy_file(request: Request) -> Response:
+        refuse_unless_serving(request)
         target = artifacts.proxy_target(request.path_params["path"])
         if request.method == "PUT":
             upload = await run_in_threadpool(artifacts.open_upload, target)
@@ -102,6 +110,7 @@ def routes(services: Services) -> list[BaseRoute]:
         return stream_download(await run_in_threadpool(artifacts.open_download, target))
 
     async def proxy_list(request: Request) -> Response:
+        refuse_unless_serving(request)
         listing = await run_in_threadpool(artifacts.list_proxy_directory, request.query_params.get("path"))
         return _json(listing)
 
