@@ -3,8 +3,8 @@ client may ask for."""
 
 from __future__ import annotations
 
-from ledgerflow.config import ServerConfig
 from ledgerflow.artifacts.paths import clean_path
+from ledgerflow.config import ServerConfig
 from ledgerflow.errors import InvalidParameter
 
 
