@@ -59,6 +59,11 @@ class ServerConfig:
     session_seconds: float = 12 * 3600.0
     # X-Forwarded-For / X-Forwarded-Proto are believed only from these addresses or networks.
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    # Authorization (on whenever auth_required is): the role everyone gets on a newly created
+    # experiment or registered model (None: nobody but its creator, who manages it), and the
+    # aliases whose setting counts as a promotion and needs the 'promote' permission.
+    default_permission: str | None = None
+    protected_aliases: tuple[str, ...] = ("production", "champion")
 
     def resolved_artifacts_destination(self) -> str:
         dest = self.artifacts_destination

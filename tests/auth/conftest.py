@@ -37,6 +37,8 @@ def secured(make_client: Callable[[ServerConfig], TestClient], auth_config: Serv
     auth = client.app.state.services.auth  # type: ignore[attr-defined]
     auth.create_user(*ADMIN, is_admin=True)
     auth.create_user(*ALICE)
+    # Authorization is on with auth: these tests read the Default experiment as a plain user.
+    client.app.state.services.authz.grant("experiment", "0", "all", "*", "viewer", actor=None)  # type: ignore[attr-defined]
     return client
 
 

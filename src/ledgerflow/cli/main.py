@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("ledgerflow.cli.models", "models"),
     "users": ("ledgerflow.cli.users", "users"),
     "tokens": ("ledgerflow.cli.tokens", "tokens"),
+    "groups": ("ledgerflow.cli.groups", "groups"),
+    "grants": ("ledgerflow.cli.grants", "grants"),
     "audit": ("ledgerflow.cli.audit", "audit"),
 }
 

@@ -3,7 +3,7 @@ search, download URI, tags, and the files behind a version."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -206,11 +206,17 @@ class ModelVersionService:
         self.db.run_write(delete)
 
     def search(
-        self, filter_string: str | None, max_results: int | None, order_by: list[str], page_token: str | None
+        self,
+        filter_string: str | None,
+        max_results: int | None,
+        order_by: list[str],
+        page_token: str | None,
+        readable: Collection[int] | None = None,
     ) -> dict[str, Any]:
         with self.db.read() as conn:
             found, token = search_model_versions(
                 conn,
+                readable=readable,
                 filter_string=filter_string or "",
                 max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
                 order_by=order_by,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -133,11 +133,17 @@ class RegisteredModelService:
         self.db.run_write(delete)
 
     def search(
-        self, filter_string: str | None, max_results: int | None, order_by: list[str], page_token: str | None
+        self,
+        filter_string: str | None,
+        max_results: int | None,
+        order_by: list[str],
+        page_token: str | None,
+        readable: Collection[int] | None = None,
     ) -> dict[str, Any]:
         with self.db.read() as conn:
             ids, token = search_registered_model_ids(
                 conn,
+                readable=readable,
                 filter_string=filter_string or "",
                 max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
                 order_by=order_by,

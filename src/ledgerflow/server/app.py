@@ -112,7 +112,12 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
         yield
         services.close()
 
-    app = Starlette(routes=build_routes(services, table), lifespan=lifespan)
+    from ledgerflow.security.authz.enforce import install as install_authorization
+
+    routes = build_routes(services, table)
+    # Every route gets its declared permission check (default deny for undeclared ones).
+    install_authorization(routes, services)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.endpoints = table
     install_error_handlers(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,8 +37,12 @@ def search_experiment_ids(
     max_results: int,
     order_by: list[str],
     page_token: str | None,
+    readable: Collection[int] | None = None,
 ) -> tuple[list[int], str | None]:
     """Experiment ids of one page and the next page's token (None when nothing is left).
+
+    ``readable`` (None: no restriction) limits the search to those ids in SQL, so counts and
+    page tokens never reflect experiments the caller may not read.
 
     The default order is creation_time DESC; experiment_id ASC always breaks ties.
     """
@@ -49,6 +53,8 @@ def search_experiment_ids(
     offset = paging.decode(page_token)
     text = SqlText(conn.dialect.name)
     query = sa.select(experiments.c.experiment_id).where(experiments.c.lifecycle_stage.in_(stages))
+    if readable is not None:
+        query = query.where(experiments.c.experiment_id.in_(sorted(readable)))
     for comparison in comparisons:
         query = query.where(_condition(comparison, text))
     query = query.order_by(*_ordering(order_keys, text.dialect)).limit(max_results + 1).offset(offset)

@@ -7,7 +7,7 @@ tag: it means "not tagged k='v'", which MLflow's client relies on to hide prompt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,7 +103,13 @@ def _ordering(
 
 
 def search_registered_model_ids(
-    conn: Connection, *, filter_string: str, max_results: int, order_by: list[str], page_token: str | None
+    conn: Connection,
+    *,
+    filter_string: str,
+    max_results: int,
+    order_by: list[str],
+    page_token: str | None,
+    readable: Collection[int] | None = None,
 ) -> tuple[list[int], str | None]:
     """Model ids of one page (default order name ASC; name always breaks ties)."""
     comparisons = parse_filter(filter_string, REGISTERED_MODELS)
@@ -112,6 +118,8 @@ def search_registered_model_ids(
     offset = paging.decode(page_token)
     text = SqlText(conn.dialect.name)
     query = sa.select(registered_models.c.registered_model_id)
+    if readable is not None:
+        query = query.where(registered_models.c.registered_model_id.in_(sorted(readable)))
     owner = [registered_model_tags.c.registered_model_id == registered_models.c.registered_model_id]
     for comparison in comparisons:
         if comparison.entity == "tag":
@@ -127,7 +135,13 @@ def search_registered_model_ids(
 
 
 def search_model_versions(
-    conn: Connection, *, filter_string: str, max_results: int, order_by: list[str], page_token: str | None
+    conn: Connection,
+    *,
+    filter_string: str,
+    max_results: int,
+    order_by: list[str],
+    page_token: str | None,
+    readable: Collection[int] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of versions in wire shape. The default order is MLflow's
     (last_updated_timestamp DESC, name ASC, version DESC); name and version break ties under
@@ -138,6 +152,8 @@ def search_model_versions(
     offset = paging.decode(page_token)
     text = SqlText(conn.dialect.name)
     query = versions.select_versions()
+    if readable is not None:
+        query = query.where(model_versions.c.registered_model_id.in_(sorted(readable)))
     owner = [
         model_version_tags.c.registered_model_id == model_versions.c.registered_model_id,
         model_version_tags.c.version == model_versions.c.version,

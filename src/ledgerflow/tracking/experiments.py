@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow.errors import InvalidParameter, ResourceAlreadyExists, ResourceDoesNotExist
@@ -107,8 +108,10 @@ class ExperimentService:
         max_results: int | None,
         order_by: list[str],
         page_token: str | None,
+        readable: Collection[int] | None = None,
     ) -> dict[str, Any]:
-        """One page of experiments/search in wire shape (empty fields omitted)."""
+        """One page of experiments/search in wire shape (empty fields omitted); ``readable``
+        restricts it to those experiment ids (authorization)."""
         from ledgerflow.store.search_experiments import search_experiment_ids
 
         with self.db.read() as conn:
@@ -119,6 +122,7 @@ class ExperimentService:
                 max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
                 order_by=order_by,
                 page_token=page_token,
+                readable=readable,
             )
             found = store.load(conn, ids)
         response: dict[str, Any] = {}

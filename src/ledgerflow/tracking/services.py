@@ -11,6 +11,7 @@ from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.security.audit.log import AuditLog, build_audit_log
 from ledgerflow.security.auth.service import AuthService
+from ledgerflow.security.authz.service import AuthzService
 from ledgerflow.store.connection_errors import store_errors
 from ledgerflow.store.database import Database
 from ledgerflow.store.migrations import ensure_schema
@@ -32,6 +33,7 @@ class Services:
     webhooks: WebhookService
     audit: AuditLog
     auth: AuthService
+    authz: AuthzService
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -63,4 +65,5 @@ def build_services(config: ServerConfig) -> Services:
         webhooks=WebhookService(db, config, registry.events),
         audit=audit,
         auth=AuthService(db, config, audit),
+        authz=AuthzService(db, config, audit),
     )

@@ -11,6 +11,7 @@ from ledgerflow.server.routes import (
     artifacts,
     audit,
     auth,
+    authz,
     experiments,
     logged_models,
     misc,
@@ -31,6 +32,7 @@ ALL_TABLES = [
     webhooks.TABLE,
     audit.TABLE,
     auth.TABLE,
+    authz.TABLE,
     misc.TABLE,
 ]
 

@@ -31,6 +31,7 @@ def _search(services: Services, payload: Payload) -> dict[str, Any]:
         max_results=payload.int64("max_results"),
         order_by=payload.string_list("order_by"),
         page_token=payload.string("page_token"),
+        readable=services.authz.readable_experiments(),
     )
 
 

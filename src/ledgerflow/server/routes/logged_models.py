@@ -52,8 +52,12 @@ def _order_by(payload: Payload) -> list[dict[str, Any]]:
 
 @TABLE.route("POST", f"{_BASE}/search")
 def search_logged_models(services: Services, payload: Payload) -> dict[str, Any]:
+    requested = payload.string_list("experiment_ids")
+    experiment_ids = services.authz.keep_readable_experiments(requested)
+    if requested and not experiment_ids:
+        return {}
     return services.logged_models.search(
-        payload.string_list("experiment_ids"),
+        experiment_ids,
         payload.string("filter", default="") or "",
         _datasets(payload),
         payload.int64("max_results"),

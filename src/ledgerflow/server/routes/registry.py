@@ -85,7 +85,7 @@ def get_registered_model(services: Services, payload: Payload) -> dict[str, Any]
 
 @TABLE.route("GET", f"{_MODELS}/search")
 def search_registered_models(services: Services, payload: Payload) -> dict[str, Any]:
-    return services.registry.models.search(**_search_args(payload))
+    return services.registry.models.search(**_search_args(payload), readable=services.authz.readable_models())
 
 
 def _latest_versions(services: Services, payload: Payload) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def get_model_version(services: Services, payload: Payload) -> dict[str, Any]:
 
 @TABLE.route("GET", f"{_VERSIONS}/search")
 def search_model_versions(services: Services, payload: Payload) -> dict[str, Any]:
-    return services.registry.versions.search(**_search_args(payload))
+    return services.registry.versions.search(**_search_args(payload), readable=services.authz.readable_models())
 
 
 @TABLE.route("GET", f"{_VERSIONS}/get-download-uri")

@@ -31,6 +31,7 @@ class UiData:
             max_results=EXPERIMENTS_PAGE,
             order_by=[order_by] if order_by else [],
             page_token=page_token or None,
+            readable=self.services.authz.readable_experiments(),
         )
         experiments = list(found.get("experiments", []))
         with self.services.db.read() as conn:

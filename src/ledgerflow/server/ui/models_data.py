@@ -85,6 +85,7 @@ class ModelsData:
             max_results=page_size,
             order_by=["name ASC"],
             page_token=page_token or None,
+            readable=self.services.authz.readable_models(),
         )
         return list(found.get("registered_models", [])), found.get("next_page_token") or None
 
@@ -123,7 +124,13 @@ class ModelsData:
         return found, storage
 
     def run(self, run_id: str) -> dict[str, Any]:
-        return self.data.run(run_id)
+        run = self.data.run(run_id)
+        # A version's page may be readable when its source run's experiment is not: show the
+        # lineage only to callers who could open the run itself.
+        readable = self.services.authz.readable_experiments()
+        if readable is not None and int(run["info"]["experiment_id"]) not in readable:
+            raise ResourceDoesNotExist(f"Run '{run_id}' not found.")
+        return run
 
     def _root(self, storage_location: str) -> Target:
         # Only files under this server's own artifact roots are ever listed or read.
