@@ -5,12 +5,20 @@ The endpoint comes from ``ServerConfig.s3_endpoint_url``, else ``MLFLOW_S3_ENDPO
 config, instance role). Uploads buffer at most one part (8 MiB) and switch to a multipart
 upload once a file outgrows it; an object only appears when the upload completes, so an
 aborted upload leaves nothing.
+
+Failures of the object store itself (no credentials, endpoint unreachable, access denied, no
+such bucket) become :class:`LedgerflowError` subclasses with a message naming the cause: 503
+TEMPORARILY_UNAVAILABLE when the store cannot be reached, 500 INTERNAL_ERROR with a clear
+message when it is misconfigured. Each kind of failure is logged once per repository, as one
+line, instead of a traceback on every artifact call.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,11 +31,32 @@ from ledgerflow.artifacts.repository import (
     FileInfo,
     FileStream,
 )
-from ledgerflow.errors import InvalidParameter, MissingExtra, ResourceDoesNotExist
+from ledgerflow.errors import (
+    InternalError,
+    InvalidParameter,
+    LedgerflowError,
+    MissingExtra,
+    ResourceDoesNotExist,
+    ServiceUnavailable,
+)
 
 PART_SIZE = 8 * 1024 * 1024
 DELETE_BATCH = 1000
 _ENDPOINT_ENV = ("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+_MISSING_KEY_CODES = ("NoSuchKey", "404", "NotFound")
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "AllAccessDisabled",
+    }
+)
+_BUSY_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"})
+
+log = logging.getLogger("ledgerflow.artifacts.s3")
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -61,6 +90,37 @@ def _error_code(error: Exception) -> str:
     return ""
 
 
+def storage_error(error: Exception, root: str) -> LedgerflowError | None:
+    """The user-facing error for a failure of the object store at *root*; None if not one."""
+    from botocore import exceptions as boto
+
+    if isinstance(
+        error, boto.NoCredentialsError | boto.PartialCredentialsError | boto.CredentialRetrievalError
+    ):
+        return InternalError(
+            f"The artifact store {root} cannot be used: the server has no usable S3 credentials "
+            f"({error}). Configure them for the server (environment, shared config or instance role)."
+        )
+    if isinstance(error, boto.ConnectionError | boto.HTTPClientError):
+        return ServiceUnavailable(f"The artifact store is unreachable: {error}")
+    if isinstance(error, boto.ClientError):
+        code = _error_code(error)
+        details = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        reason = f"{code}: {details.get('Message') or error}"
+        if code == "NoSuchBucket":
+            bucket = details.get("BucketName") or root
+            return InternalError(f"The artifact store bucket '{bucket}' does not exist ({root}).")
+        if code in _DENIED_CODES or status == 403:
+            return InternalError(f"The artifact store {root} refused the server's credentials ({reason}).")
+        if code in _BUSY_CODES or (isinstance(status, int) and status >= 500):
+            return ServiceUnavailable(f"The artifact store {root} is unavailable ({reason}).")
+        return InternalError(f"The artifact store {root} failed ({reason}).")
+    if isinstance(error, boto.BotoCoreError):
+        return InternalError(f"The artifact store {root} failed: {error}")
+    return None
+
+
 def _body_chunks(body: Any) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(CHUNK_SIZE)
@@ -71,7 +131,10 @@ def _body_chunks(body: Any) -> Iterator[bytes]:
 class S3Writer(ArtifactWriter):
     """Single PUT for small files, multipart (bounded buffer) for large ones."""
 
-    def __init__(self, client: Any, bucket: str, key: str, content_type: str | None) -> None:
+    def __init__(
+        self, client: Any, bucket: str, key: str, content_type: str | None, repository: S3ArtifactRepository
+    ) -> None:
+        self.repository = repository
         self.client = client
         self.bucket = bucket
         self.key = key
@@ -96,9 +159,14 @@ class S3Writer(ArtifactWriter):
         while len(self.buffer) >= PART_SIZE:
             part = bytes(self.buffer[:PART_SIZE])
             del self.buffer[:PART_SIZE]
-            self._send_part(part)
+            with self.repository.failures():
+                self._send_part(part)
 
     def commit(self) -> None:
+        with self.repository.failures():
+            self._commit()
+
+    def _commit(self) -> None:
         try:
             if self.upload_id is None:
                 self.client.put_object(
@@ -135,6 +203,27 @@ class S3ArtifactRepository(ArtifactRepository):
         self.bucket, self.prefix = parse_s3_uri(root)
         self.root = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
         self.client = client if client is not None else make_client(endpoint_url)
+        self._reported: set[str] = set()
+        self._report_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def failures(self) -> Iterator[None]:
+        """Re-raise object-store failures in the block as clear errors, logging each kind once."""
+        try:
+            yield
+        except LedgerflowError:
+            raise
+        except Exception as error:
+            mapped = storage_error(error, self.root)
+            if mapped is None:
+                raise
+            kind = f"{type(error).__name__}:{_error_code(error)}"
+            with self._report_lock:
+                first = kind not in self._reported
+                self._reported.add(kind)
+            if first:
+                log.warning("%s (further failures of this kind are not logged)", mapped.message)
+            raise mapped from None
 
     def _key(self, rel: str) -> str:
         return paths.join(self.prefix, rel)
@@ -142,24 +231,26 @@ class S3ArtifactRepository(ArtifactRepository):
     def open_writer(self, rel: str, content_type: str | None = None) -> ArtifactWriter:
         if not rel:
             raise invalid_path("the path is empty")
-        return S3Writer(self.client, self.bucket, self._key(rel), content_type)
+        return S3Writer(self.client, self.bucket, self._key(rel), content_type, self)
 
     def open_read(self, rel: str) -> FileStream:
         if not rel:
             raise ResourceDoesNotExist(f"Artifact '{rel}' does not exist.")
-        try:
-            got = self.client.get_object(Bucket=self.bucket, Key=self._key(rel))
-        except Exception as error:
-            if _error_code(error) in ("NoSuchKey", "404", "NotFound"):
-                raise ResourceDoesNotExist(f"Artifact '{rel}' does not exist.") from None
-            raise
+        with self.failures():
+            try:
+                got = self.client.get_object(Bucket=self.bucket, Key=self._key(rel))
+            except Exception as error:
+                if _error_code(error) in _MISSING_KEY_CODES:
+                    raise ResourceDoesNotExist(f"Artifact '{rel}' does not exist.") from None
+                raise
         return FileStream(size=int(got["ContentLength"]), chunks=_body_chunks(got["Body"]))
 
     def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if delimiter:
             kwargs["Delimiter"] = delimiter
-        yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+        with self.failures():
+            yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
 
     def list_dir(self, rel: str) -> list[FileInfo]:
         key = self._key(rel)
@@ -192,15 +283,17 @@ class S3ArtifactRepository(ArtifactRepository):
             self._delete_batch(batch)
 
     def _delete_batch(self, batch: list[dict[str, str]]) -> None:
-        self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        with self.failures():
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def file_size(self, rel: str) -> int | None:
         if not rel:
             return None
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
-        except Exception as error:
-            if _error_code(error) in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
+        with self.failures():
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
+            except Exception as error:
+                if _error_code(error) in _MISSING_KEY_CODES:
+                    return None
+                raise
         return int(head["ContentLength"])
