@@ -25,13 +25,14 @@ def test_content_type_and_body_errors(client: TestClient) -> None:
     url = "/api/2.0/mlflow/experiments/create"
     missing = client.post(url, content=b'{"name": "x"}')
     assert missing.status_code == 400
+    # MLflow's code here is INVALID_PARAMETER_VALUE, though its message says "Bad Request".
     assert missing.json() == {
-        "error_code": "BAD_REQUEST",
+        "error_code": "INVALID_PARAMETER_VALUE",
         "message": "Bad Request. Content-Type header is missing.",
     }
     wrong = client.post(url, content=b"name=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert wrong.status_code == 400
-    assert wrong.json()["error_code"] == "BAD_REQUEST"
+    assert wrong.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     not_json = client.post(url, content=b"{nope", headers={"Content-Type": "application/json"})
     assert not_json.status_code == 400
     assert not_json.json()["error_code"] == "BAD_REQUEST"

@@ -323,11 +323,7 @@ STATUS_ONLY = {
 }
 
 
-CONTENT_TYPE_CODE = pytest.mark.xfail(
-    reason="MLflow answers a missing or wrong Content-Type with INVALID_PARAMETER_VALUE; Ledgerflow says BAD_REQUEST",
-    strict=True,
-)
-KNOWN_DIFFERENCES = {"missing content type": CONTENT_TYPE_CODE, "wrong content type": CONTENT_TYPE_CODE}
+KNOWN_DIFFERENCES: dict[str, pytest.MarkDecorator] = {}
 
 
 @pytest.mark.parametrize(

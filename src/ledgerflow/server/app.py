@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ledgerflow.config import ServerConfig
-from ledgerflow.errors import BadRequest, LedgerflowError
+from ledgerflow.errors import BadRequest, InvalidParameter, LedgerflowError
 from ledgerflow.security.audit import context as audit_context
 from ledgerflow.security.audit.middleware import AuditContextMiddleware
 from ledgerflow.security.auth.middleware import AuthMiddleware
@@ -51,9 +51,9 @@ async def read_payload(request: Request, path_params: dict[str, Any]) -> Payload
         if not body and request.method == "DELETE" and not content_type:
             return Payload(dict(request.query_params) | path_params)
         if not content_type:
-            raise BadRequest("Bad Request. Content-Type header is missing.")
+            raise InvalidParameter("Bad Request. Content-Type header is missing.")
         if not content_type.split(";")[0].strip().lower() == JSON:
-            raise BadRequest(f"Bad Request. Content-Type must be application/json, got '{content_type}'.")
+            raise InvalidParameter(f"Bad Request. Content-Type must be application/json, got '{content_type}'.")
         try:
             data = jsonio.loads(body) if body else {}
         except ValueError:
