@@ -188,3 +188,30 @@ def test_gc_keeps_metadata_when_artifacts_cannot_be_deleted(
     assert "kept" in result.stderr or "kept" in result.stdout
     assert "Traceback" not in result.stderr
     assert api.ok("get", "runs/get", {"run_id": run_id})["run"]["info"]["lifecycle_stage"] == "deleted"
+
+
+def test_gc_shows_progress_on_long_work(
+    cli: Callable[[list[str]], CliResult], api: Api, server_config: object
+) -> None:
+    from ledgerflow.config import ServerConfig
+
+    assert isinstance(server_config, ServerConfig)
+    eid = api.ok("post", "experiments/create", {"name": "many"})["experiment_id"]
+    run_ids = [
+        api.ok("post", "runs/create", {"experiment_id": eid, "start_time": 1})["run"]["info"]["run_id"]
+        for _ in range(25)
+    ]
+    for run_id in run_ids:
+        api.ok("post", "runs/delete", {"run_id": run_id})
+    done = cli(
+        [
+            "gc",
+            "--backend-store-uri",
+            server_config.backend_store_uri,
+            "--artifacts-destination",
+            server_config.artifacts_destination,
+        ]
+    )
+    assert done.exit_code == 0, done.stderr
+    assert "Purging" in done.stderr
+    assert done.stdout.count("has been permanently deleted") == 25

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from ledgerflow.cli.server import build_config, store_options
@@ -33,8 +36,9 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
     # Purging from a store that is not there would create an empty one and report success.
     require_existing_backend_store(config.backend_store_uri)
     services = build_services(config)
+    progress = _ProgressBar()
     try:
-        collector = GarbageCollector(services, on_progress=click.echo)
+        collector = GarbageCollector(services, on_progress=click.echo, on_step=progress.step)
         # Permanent deletions are audited like API writes, as the OS user.
         with audit_context.bind(audit_context.local_command("gc.purge")):
             report = collector.collect(
@@ -43,6 +47,7 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
                 experiment_ids=_split(experiment_ids),
             )
     finally:
+        progress.close()
         services.close()
     click.echo(
         f"Purged {len(report.purged_runs)} run(s) and {len(report.purged_experiments)} experiment(s).",
@@ -53,6 +58,29 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
             f"{len(report.failed_locations)} artifact location(s) could not be deleted; their runs and "
             "experiments were kept so that gc can be run again."
         )
+
+
+class _ProgressBar:
+    """A progress bar on stderr, shown only when there is enough to purge to need one."""
+
+    MIN_ITEMS = 20
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.done = 0
+
+    def step(self, done: int, total: int) -> None:
+        if total < self.MIN_ITEMS:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="Purging", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 def _split(value: str | None) -> list[str] | None:

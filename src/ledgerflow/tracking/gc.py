@@ -35,9 +35,17 @@ class GcReport:
 
 
 class GarbageCollector:
-    def __init__(self, services: Services, on_progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        on_progress: Callable[[str], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """``on_progress`` gets one message per purged item; ``on_step(done, total)`` is called
+        as each run or experiment is handled, for a progress bar."""
         self.services = services
         self.on_progress = on_progress or (lambda _message: None)
+        self.on_step = on_step or (lambda _done, _total: None)
 
     def collect(
         self,
@@ -55,13 +63,16 @@ class GarbageCollector:
             locations = store.artifact_locations_by_experiment(conn, experiments) if experiments else {}
         # Artifacts go first: if they cannot be removed now (an unreachable store), the run
         # keeps its metadata and a later gc can finish the job, instead of orphaning files.
-        for run in runs:
+        total = len(runs) + len(experiments)
+        for done, run in enumerate(runs, start=1):
+            self.on_step(done, total)
             if not self._delete_artifacts(run.artifact_uri, report):
                 continue
             db.run_write(store.purge_run, run.run_id)
             report.purged_runs.append(run.run_id)
             self.on_progress(f"Run with ID {run.run_id} has been permanently deleted.")
-        for experiment_id in experiments:
+        for done, experiment_id in enumerate(experiments, start=len(runs) + 1):
+            self.on_step(done, total)
             deleted = [self._delete_artifacts(location, report) for location in locations[experiment_id]]
             if not all(deleted):
                 continue
