@@ -135,6 +135,7 @@ REST: dict[tuple[str, str], Requirement] = {
     ("POST", f"{_RUNS}/log-batch"): _run(EDIT),
     ("POST", f"{_RUNS}/log-inputs"): _run(EDIT),
     ("POST", f"{_RUNS}/outputs"): _run(EDIT),
+    ("POST", f"{_RUNS}/log-model"): _run(EDIT),
     ("POST", f"{_RUNS}/search"): _filtered(),
     ("GET", f"{_MLFLOW}/metrics/get-history"): _run(READ),
     ("GET", f"{_MLFLOW}/metrics/get-history-bulk-interval"): _filtered(),
@@ -212,6 +213,7 @@ ROUTES: dict[tuple[str, str], Requirement] = {
     ("POST", "/logout"): _signed_in(),
     ("GET", "/openapi.json"): _signed_in(),
     ("GET", "/static"): _public(),
+    ("GET", "/favicon.ico"): _public(),
     # The proxy root lists every experiment's directory: admins only; below it, the first path
     # component names the experiment.
     ("GET", f"/api{_PROXY}"): Requirement(RESOURCE, READ, ARTIFACT_PATH, ("path",)),
