@@ -51,5 +51,12 @@ def routes(services: Services) -> list[BaseRoute]:
         page("/models/{name}", models.model),
         page("/models/{name}/versions/{version}", models.version),
         page(audit_page.PATH, audit_page.AuditPage(services.db, renderer).page),
+        page("/favicon.ico", favicon),
         Mount("/static", app=SecurityHeaders(StaticFiles(directory=str(STATIC))), name="static"),
     ]
+
+
+async def favicon(_request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page links; an SVG answers them all.
+    icon = (STATIC / "favicon.svg").read_bytes()
+    return Response(icon, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

@@ -33,6 +33,9 @@ MAX_CHARTS = 60
 MAX_CHART_POINTS = 2000
 MAX_HISTORY_POINTS = 50_000
 SYSTEM_TAG_PREFIX = "mlflow."
+PARENT_TAG = "mlflow.parentRunId"
+# The run page lists at most this many child runs (the runs table can filter for the rest).
+MAX_CHILD_RUNS = 100
 RUN_INFO_DEFAULTS: dict[str, Any] = {
     "run_name": "",
     "user_id": "",
@@ -146,14 +149,30 @@ class RunPage:
             "source": tag_values.get("mlflow.source.name", {}).get("value", ""),
             "source_type": tag_values.get("mlflow.source.type", {}).get("value", ""),
             "git_commit": tag_values.get("mlflow.source.git.commit", {}).get("value", ""),
-            "parent_run_id": tag_values.get("mlflow.parentRunId", {}).get("value", ""),
+            "parent_run_id": tag_values.get(PARENT_TAG, {}).get("value", ""),
         }
+        context["child_runs"] = self._children(info)
         charts = self._charts(info["run_id"], [m["key"] for m in metrics])
         # Latest alone misleads after early stopping; min and max come free with the history.
         context["charts"] = charts
         context["ranges"] = {c.key: (c.low, c.high) for c in charts}
         context.update(self._artifacts(run, selected))
         return context
+
+    def _children(self, info: dict[str, Any]) -> list[dict[str, Any]]:
+        """Runs of the same experiment naming this one as their parent (MLflow's nested runs)."""
+        run_id = str(info["run_id"])
+        if "'" in run_id or "\\" in run_id:
+            return []
+        found = self.data.services.runs.search(
+            experiment_ids=[str(info["experiment_id"])],
+            filter_string=f"tags.`{PARENT_TAG}` = '{run_id}'",
+            run_view_type="ACTIVE_ONLY",
+            max_results=MAX_CHILD_RUNS,
+            order_by=["attributes.start_time ASC"],
+            page_token=None,
+        )
+        return [{**RUN_INFO_DEFAULTS, **child["info"]} for child in found.get("runs", [])]
 
     def _charts(self, run_id: str, keys: list[str]) -> list[Chart]:
         charts = []
