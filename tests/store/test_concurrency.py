@@ -140,18 +140,16 @@ def _wait_up(url: str, process: Any) -> None:
 
 
 @pytest.mark.slow
-def test_server_processes_on_one_sqlite_file(tmp_path: Path, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the multi-process case is about SQLite's file lock")
-    config = ServerConfig(
-        backend_store_uri=f"sqlite:///{tmp_path / 'shared.db'}", artifacts_destination=str(tmp_path / "a")
-    )
+def test_server_processes_share_one_store(tmp_path: Path, backend: str, db_uri: str) -> None:
+    # SQLite: 8 server processes on one file, the "database is locked" case. PostgreSQL and
+    # MariaDB: two processes, the scale-out model (stateless servers over one database).
+    config = ServerConfig(backend_store_uri=db_uri, artifacts_destination=str(tmp_path / "a"))
     # Build the schema once, so the processes race on data, not on DDL.
     from ledgerflow.tracking.services import build_services
 
     build_services(config).close()
     context = multiprocessing.get_context("spawn")
-    ports = [_free_port() for _ in range(WRITERS)]
+    ports = [_free_port() for _ in range(WRITERS if backend == "sqlite" else 2)]
     processes = [context.Process(target=_serve, args=(config, port), daemon=True) for port in ports]
     for process in processes:
         process.start()

@@ -53,7 +53,9 @@ async def read_payload(request: Request, path_params: dict[str, Any]) -> Payload
         if not content_type:
             raise InvalidParameter("Bad Request. Content-Type header is missing.")
         if not content_type.split(";")[0].strip().lower() == JSON:
-            raise InvalidParameter(f"Bad Request. Content-Type must be application/json, got '{content_type}'.")
+            raise InvalidParameter(
+                f"Bad Request. Content-Type must be application/json, got '{content_type}'."
+            )
         try:
             data = jsonio.loads(body) if body else {}
         except ValueError:

@@ -36,7 +36,14 @@ def canonical_json(value: Any) -> str:
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    """SHA-256 of a value's canonical JSON. Only stored, never recomputed by ``audit verify``
+    (the payload itself is not kept), so the faster orjson encoding serves where installed."""
+    try:
+        import orjson
+    except ImportError:
+        return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def record_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ request) updates the same object the HTTP layer created.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import re
 import uuid
@@ -157,21 +158,28 @@ def _find_key(value: Any, keys: tuple[str, ...], depth: int) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    # Cached: a log-batch repeats the same few field names a thousand times.
+    return _SECRET_KEY.search(key) is not None
+
+
 def scrub(value: Any) -> Any:
     """A copy with every secret-named field replaced, recursively."""
     if isinstance(value, Mapping):
         return {
-            str(key): REDACTED if _SECRET_KEY.search(str(key)) else scrub(item) for key, item in value.items()
+            str(key): REDACTED if _is_secret_key(str(key)) else scrub(item) for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [scrub(item) for item in value]
     return value
 
 
-def summarize(payload: Mapping[str, Any], limit: int = 256) -> dict[str, Any]:
-    """Small, secret-free facts about a request for the record's details (bulk lists are counted)."""
+def summarize(payload: Mapping[str, Any], limit: int = 256, *, scrubbed: bool = False) -> dict[str, Any]:
+    """Small, secret-free facts about a request for the record's details (bulk lists are counted).
+    Pass ``scrubbed=True`` when *payload* already went through :func:`scrub`."""
     summary: dict[str, Any] = {}
-    for key, value in scrub(payload).items():
+    for key, value in (payload if scrubbed else scrub(payload)).items():
         if isinstance(value, str):
             summary[key] = value if len(value) <= limit else value[:limit] + "..."
         elif isinstance(value, bool | int | float) or value is None:

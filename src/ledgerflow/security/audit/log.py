@@ -62,6 +62,15 @@ class AuditLog:
         self.signer = signer
         self.checkpoint_interval = checkpoint_interval
         self._lock_head = db.dialect in ("postgresql", "mysql")
+        # Built once: constructing SQLAlchemy statements per write cost more than running them.
+        head_query = sa.select(audit_head.c.seq, audit_head.c.record_hash).where(audit_head.c.id == 1)
+        self._head_query = head_query.with_for_update() if self._lock_head else head_query
+        self._insert_record = audit_log.insert()
+        self._move_head = (
+            audit_head.update()
+            .where(audit_head.c.id == 1)
+            .values(seq=sa.bindparam("new_seq"), record_hash=sa.bindparam("new_hash"))
+        )
         self._watch_changes()
 
     def install(self) -> None:
@@ -105,7 +114,7 @@ class AuditLog:
         part = context.parts + 1
         conn.info[_PENDING_PART] = (context, part)
         payload = ctx.scrub(dict(context.payload or {}))
-        details: dict[str, Any] = {"request": ctx.summarize(payload)}
+        details: dict[str, Any] = {"request": ctx.summarize(payload, scrubbed=True)}
         if part > 1:
             details["part"] = part
         if context.payload is None:
@@ -136,10 +145,7 @@ class AuditLog:
 
     def append(self, conn: Connection, item: Event) -> int:
         """Place ``item`` at the end of the chain in ``conn``'s transaction; returns its seq."""
-        head_query = sa.select(audit_head.c.seq, audit_head.c.record_hash).where(audit_head.c.id == 1)
-        if self._lock_head:
-            head_query = head_query.with_for_update()
-        head = conn.execute(head_query).first()
+        head = conn.execute(self._head_query).first()
         if head is None:
             # A database whose head row was removed: restart the head from the last record.
             last = conn.execute(
@@ -152,12 +158,8 @@ class AuditLog:
         fields = self._fields(prev_seq + 1, item)
         fields["prev_hash"] = prev_hash
         fields["record_hash"] = record_hash(prev_hash, fields)
-        conn.execute(audit_log.insert().values(**fields))
-        conn.execute(
-            audit_head.update()
-            .where(audit_head.c.id == 1)
-            .values(seq=fields["seq"], record_hash=fields["record_hash"])
-        )
+        conn.execute(self._insert_record, fields)
+        conn.execute(self._move_head, {"new_seq": fields["seq"], "new_hash": fields["record_hash"]})
         if self.signer is not None and fields["seq"] % self.checkpoint_interval == 0:
             self._checkpoint(conn, fields["seq"], fields["record_hash"])
         return int(fields["seq"])

@@ -185,7 +185,9 @@ def get_model_version(services: Services, payload: Payload) -> dict[str, Any]:
 
 @TABLE.route("GET", f"{_VERSIONS}/search")
 def search_model_versions(services: Services, payload: Payload) -> dict[str, Any]:
-    return services.registry.versions.search(**_search_args(payload), readable=services.authz.readable_models())
+    return services.registry.versions.search(
+        **_search_args(payload), readable=services.authz.readable_models()
+    )
 
 
 @TABLE.route("GET", f"{_VERSIONS}/get-download-uri")

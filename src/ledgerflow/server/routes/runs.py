@@ -52,7 +52,8 @@ def _plain_point(item: dict[str, Any]) -> MetricPoint | None:
     key, value, timestamp, step = item.get("key"), item.get("value"), item.get("timestamp"), item.get("step")
     if (
         type(key) is str
-        and type(value) in (float, int)
+        and isinstance(value, float | int)
+        and not isinstance(value, bool)
         and type(timestamp) is int
         and timestamp in _INT64
         and (step is None or (type(step) is int and step in _INT64))

@@ -46,7 +46,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.user_id"], name=op.f("fk_user_group_members_user_id_users"), ondelete="CASCADE"
+            ["user_id"],
+            ["users.user_id"],
+            name=op.f("fk_user_group_members_user_id_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_user_group_members")),
     )
