@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("ledgerflow.cli.gc", "gc"),
     "experiments": ("ledgerflow.cli.experiments", "experiments"),
     "runs": ("ledgerflow.cli.runs", "runs"),
+    "artifacts": ("ledgerflow.cli.artifacts", "artifacts"),
     "models": ("ledgerflow.cli.models", "models"),
     "users": ("ledgerflow.cli.users", "users"),
     "tokens": ("ledgerflow.cli.tokens", "tokens"),

@@ -1,0 +1,86 @@
+"""``ledgerflow artifacts``: upload, list and download a run's artifacts through the tracking URI."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import sys
+from pathlib import Path
+
+import click
+
+from ledgerflow.cli.experiments import print_table, reading_client, tracking_uri_option
+from ledgerflow.client.client import Client
+from ledgerflow.errors import InvalidParameter
+
+# Below these sizes an upload is quick and a progress bar would only be noise.
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+PROGRESS_MIN_FILES = 20
+
+
+@click.group()
+def artifacts() -> None:
+    """Upload, list and download run artifacts."""
+
+
+def _files_to_upload(source: Path, artifact_path: str | None) -> list[tuple[Path, str | None]]:
+    """(local file, artifact folder) pairs, in a stable order."""
+    if source.is_file():
+        return [(source, artifact_path)]
+    if not source.is_dir():
+        raise InvalidParameter(f"No such file or directory: '{source}'")
+    pairs = []
+    for folder, _dirs, names in sorted(os.walk(source)):
+        relative = Path(folder).relative_to(source).as_posix()
+        parts = [p for p in (artifact_path, "" if relative == "." else relative) if p]
+        for name in sorted(names):
+            pairs.append((Path(folder) / name, posixpath.join(*parts) if parts else None))
+    return pairs
+
+
+@artifacts.command("upload")
+@click.option("--run-id", "-r", required=True)
+@click.option(
+    "--local-path", "-l", required=True, type=click.Path(path_type=Path), help="A file or a folder."
+)
+@click.option("--artifact-path", "-a", default=None, help="Folder inside the run's artifacts.")
+@tracking_uri_option
+def upload(run_id: str, local_path: Path, artifact_path: str | None, tracking_uri: str | None) -> None:
+    """Upload a file, or a folder's contents, to a run's artifacts (progress on stderr)."""
+    files = _files_to_upload(local_path, artifact_path)
+    client = Client(tracking_uri)
+    client.get_run(run_id)  # one clear "not found" before any upload starts
+    total = sum(path.stat().st_size for path, _ in files)
+    if total < PROGRESS_MIN_BYTES and len(files) < PROGRESS_MIN_FILES:
+        for path, folder in files:
+            client.log_artifact(run_id, path, folder)
+    else:
+        with click.progressbar(length=total, label="Uploading", file=sys.stderr) as bar:
+            for path, folder in files:
+                client.log_artifact(run_id, path, folder)
+                bar.update(path.stat().st_size)
+    click.echo(f"Uploaded {len(files)} file(s), {total} bytes, to run {run_id}.")
+
+
+@artifacts.command("list")
+@click.option("--run-id", "-r", required=True)
+@click.option("--path", "-p", default=None, help="Folder inside the run's artifacts.")
+@tracking_uri_option
+def list_artifacts(run_id: str, path: str | None, tracking_uri: str | None) -> None:
+    """List a run's artifacts: Path, Type, Size."""
+    found = reading_client(tracking_uri).list_artifacts(run_id, path)
+    rows = [
+        [f.path, "dir" if f.is_dir else "file", "" if f.file_size is None else str(f.file_size)]
+        for f in found
+    ]
+    print_table(["Path", "Type", "Size"], rows)
+
+
+@artifacts.command("download")
+@click.option("--run-id", "-r", required=True)
+@click.option("--path", "-p", default="", help="A file or folder inside the run's artifacts (default: all).")
+@click.option("--dst-path", "-d", default=None, type=click.Path(path_type=Path), help="Local folder.")
+@tracking_uri_option
+def download(run_id: str, path: str, dst_path: Path | None, tracking_uri: str | None) -> None:
+    """Download artifacts, keeping their layout; prints the local path."""
+    click.echo(reading_client(tracking_uri).download_artifacts(run_id, path, dst_path))
