@@ -26,6 +26,7 @@ from ledgerflow.server import jsonio
 from ledgerflow.server.body_limits import check_depth, read_limited_body
 from ledgerflow.server.endpoints import Endpoint, EndpointTable
 from ledgerflow.server.error_handlers import install_error_handlers, json_error
+from ledgerflow.server.fast_router import install_fast_dispatch
 from ledgerflow.server.payload import Payload
 from ledgerflow.tracking.services import Services, build_services
 
@@ -120,6 +121,7 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     # Every route gets its declared permission check (default deny for undeclared ones).
     install_authorization(routes, services)
     app = Starlette(routes=routes, lifespan=lifespan)
+    install_fast_dispatch(app.router)
     app.state.services = services
     app.state.endpoints = table
     install_error_handlers(app)
