@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workloads import API, JSON_HEADERS, BenchError, Http, percentile
+from workloads import API, JSON_HEADERS, BenchError, Http, create_experiment, now_ms, percentile
 
 SERVE_MODEL = "bench-sk"
 FEATURES = ["f0", "f1", "f2", "f3"]
@@ -32,17 +32,25 @@ def populate_registry(url: str, models: int, versions_per_model: int, threads: i
     """``models`` registered models with ``versions_per_model`` versions each; every version
     carries a tag, every model a description, so both servers hold the same rows."""
 
+    setup = Http(url)
+    experiment_id = create_experiment(setup, "bench-registry")
+    setup.close()
+
     def worker(indices: range) -> None:
         http = Http(url)
         for index in indices:
             name = model_name(index)
             http.post("/registered-models/create", {"name": name, "description": f"bench model {index}"})
+            # Both servers only accept a source inside the artifacts of the run it names.
+            info = http.post("/runs/create", {"experiment_id": experiment_id, "start_time": now_ms()})
+            run_id, artifact_uri = info["run"]["info"]["run_id"], info["run"]["info"]["artifact_uri"]
             for version in range(1, versions_per_model + 1):
                 http.post(
                     "/model-versions/create",
                     {
                         "name": name,
-                        "source": f"mlflow-artifacts:/bench/{name}/{version}/model",
+                        "source": f"{artifact_uri.rstrip('/')}/model-{version}",
+                        "run_id": run_id,
                         "tags": [{"key": "parity", "value": "even" if version % 2 == 0 else "odd"}],
                     },
                 )
