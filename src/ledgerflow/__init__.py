@@ -12,47 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it.
-_LAZY: dict[str, str] = {
-    name: "ledgerflow.client.fluent"
-    for name in (
-        "ActiveRun",
-        "active_run",
-        "create_experiment",
-        "delete_experiment",
-        "delete_run",
-        "delete_tag",
-        "download_artifacts",
-        "enable_async_logging",
-        "end_run",
-        "flush_async_logging",
-        "get_artifact_uri",
-        "get_experiment",
-        "get_experiment_by_name",
-        "get_run",
-        "get_tracking_uri",
-        "last_active_run",
-        "list_artifacts",
-        "log_artifact",
-        "log_artifacts",
-        "log_dict",
-        "log_figure",
-        "log_image",
-        "log_input",
-        "log_metric",
-        "log_metrics",
-        "log_param",
-        "log_params",
-        "log_text",
-        "search_experiments",
-        "search_runs",
-        "set_experiment",
-        "set_tag",
-        "set_tags",
-        "set_tracking_uri",
-        "start_run",
-    )
-} | {
+# Public names defined outside the fluent module; every other name in __all__ (below) is a
+# fluent function or class, so the list of names is written once, in __all__.
+_ELSEWHERE: dict[str, str] = {
     "Client": "ledgerflow.client.client",
     "Run": "ledgerflow.client.entities",
     "RunInfo": "ledgerflow.client.entities",
@@ -117,6 +79,13 @@ __all__ = [
     "start_run",
     "__version__",
 ]
+
+# Public name -> module that defines it, loaded on first attribute access.
+_LAZY: dict[str, str] = {
+    name: _ELSEWHERE.get(name, "ledgerflow.client.fluent")
+    for name in __all__
+    if name not in _SUBMODULES and name != "__version__"
+}
 
 if TYPE_CHECKING:
     from ledgerflow import data
