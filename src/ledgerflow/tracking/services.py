@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
+from ledgerflow.governance.facts import FactRegistry
 from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.security.audit.log import AuditLog, build_audit_log
@@ -34,6 +35,8 @@ class Services:
     audit: AuditLog
     auth: AuthService
     authz: AuthzService
+    # What the governance subsystems know about model versions, for the policy engine.
+    facts: FactRegistry
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -66,4 +69,5 @@ def build_services(config: ServerConfig) -> Services:
         audit=audit,
         auth=AuthService(db, config, audit),
         authz=AuthzService(db, config, audit),
+        facts=FactRegistry(),
     )
