@@ -8,6 +8,8 @@ strings that need an index are hashed instead).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
@@ -25,6 +27,18 @@ KEY = sa.String(250)
 # MySQL's TEXT holds 64 KiB, less than a 20,000-character tag value in utf8mb4.
 LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
+
+def key_value_table(name: str, owner: str, owner_type: sa.types.TypeEngine[Any], referred: str) -> sa.Table:
+    """An (owner, key) -> value table, deleted with its owner: every tag and param table."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(owner, owner_type, sa.ForeignKey(referred, ondelete="CASCADE"), primary_key=True),
+        sa.Column("key", KEY, primary_key=True),
+        sa.Column("value", LONG_TEXT, nullable=False),
+    )
+
+
 experiments = sa.Table(
     "experiments",
     metadata,
@@ -37,17 +51,8 @@ experiments = sa.Table(
     sa.Column("deleted_time", sa.BigInteger, nullable=True),
 )
 
-experiment_tags = sa.Table(
-    "experiment_tags",
-    metadata,
-    sa.Column(
-        "experiment_id",
-        sa.Integer,
-        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("key", KEY, primary_key=True),
-    sa.Column("value", LONG_TEXT, nullable=False),
+experiment_tags = key_value_table(
+    "experiment_tags", "experiment_id", sa.Integer(), "experiments.experiment_id"
 )
 
 runs = sa.Table(
@@ -71,21 +76,9 @@ runs = sa.Table(
     sa.Index(None, "experiment_id", "lifecycle_stage", "start_time"),
 )
 
-params = sa.Table(
-    "params",
-    metadata,
-    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
-    sa.Column("key", KEY, primary_key=True),
-    sa.Column("value", LONG_TEXT, nullable=False),
-)
+params = key_value_table("params", "run_uuid", ID32, "runs.run_uuid")
 
-tags = sa.Table(
-    "tags",
-    metadata,
-    sa.Column("run_uuid", ID32, sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
-    sa.Column("key", KEY, primary_key=True),
-    sa.Column("value", LONG_TEXT, nullable=False),
-)
+tags = key_value_table("tags", "run_uuid", ID32, "runs.run_uuid")
 
 # Every logged point. The primary key is MLflow's dedupe rule (an exact repeat of key,
 # timestamp, step and value is dropped) and, in this column order, also the history order.
@@ -204,31 +197,11 @@ logged_models = sa.Table(
     sa.Index(None, "source_run_id"),
 )
 
-logged_model_params = sa.Table(
-    "logged_model_params",
-    metadata,
-    sa.Column(
-        "model_id",
-        sa.String(64),
-        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("key", KEY, primary_key=True),
-    sa.Column("value", LONG_TEXT, nullable=False),
+logged_model_params = key_value_table(
+    "logged_model_params", "model_id", sa.String(64), "logged_models.model_id"
 )
 
-logged_model_tags = sa.Table(
-    "logged_model_tags",
-    metadata,
-    sa.Column(
-        "model_id",
-        sa.String(64),
-        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("key", KEY, primary_key=True),
-    sa.Column("value", LONG_TEXT, nullable=False),
-)
+logged_model_tags = key_value_table("logged_model_tags", "model_id", sa.String(64), "logged_models.model_id")
 
 logged_model_metrics = sa.Table(
     "logged_model_metrics",
@@ -278,17 +251,8 @@ registered_models = sa.Table(
     sa.Column("max_version", sa.Integer, nullable=False, default=0),
 )
 
-registered_model_tags = sa.Table(
-    "registered_model_tags",
-    metadata,
-    sa.Column(
-        "registered_model_id",
-        sa.Integer,
-        sa.ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("key", KEY, primary_key=True),
-    sa.Column("value", LONG_TEXT, nullable=False),
+registered_model_tags = key_value_table(
+    "registered_model_tags", "registered_model_id", sa.Integer(), "registered_models.registered_model_id"
 )
 
 model_versions = sa.Table(
