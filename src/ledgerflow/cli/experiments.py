@@ -16,7 +16,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from ledgerflow.client.client import Client, resolve_tracking_uri
-from ledgerflow.client.entities import Experiment
+from ledgerflow.client.entities import Experiment, Run
 from ledgerflow.client.store_uri import require_existing_store
 from ledgerflow.errors import InvalidParameter
 
@@ -86,6 +86,42 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+def export_options(default_format: str) -> Callable[[F], F]:
+    """``--format/-f`` and ``--output/-o``, as every export command takes them."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--output",
+            "-o",
+            "output",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="File to write (default: stdout).",
+        )(func)
+        return click.option(
+            "--format",
+            "-f",
+            "fmt",
+            type=click.Choice(EXPORT_FORMATS, case_sensitive=False),
+            default=None,
+            help=f"csv or json [default: from the --output extension, else {default_format}].",
+        )(func)
+
+    return decorate
+
+
+def write_runs_export(runs: list[Run], fmt: str, output: str | None, client: Client | None = None) -> None:
+    """Write *runs* as CSV or JSON to *output* (stdout when None), with a progress bar when long.
+    JSON carries every metric's history when a *client* is given to fetch it."""
+    from ledgerflow.client.export import write_runs_csv, write_runs_json
+
+    with progress(len(runs), f"Exporting {len(runs)} runs") as step, output_stream(output) as out:
+        if fmt == "csv":
+            write_runs_csv(runs, out, on_item=step)
+        else:
+            write_runs_json(runs, out, client=client, on_item=step)
 
 
 VIEW_CHOICE = click.Choice(["active_only", "deleted_only", "all"], case_sensitive=False)
@@ -168,40 +204,18 @@ def restore(experiment_id: str, tracking_uri: str | None) -> None:
 
 @experiments.command()
 @click.option("--experiment-id", "-x", required=True)
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(EXPORT_FORMATS, case_sensitive=False),
-    default=None,
-    help="csv or json [default: from the --output extension, else csv].",
-)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="File to write (default: stdout).",
-)
+@export_options(default_format="csv")
 @click.option("--view", "-v", type=VIEW_CHOICE, default="active_only", show_default=True)
 @tracking_uri_option
 def export(
     experiment_id: str, fmt: str | None, output: str | None, view: str, tracking_uri: str | None
 ) -> None:
     """Export an experiment's runs: CSV with the search_runs columns, or JSON."""
-    from ledgerflow.client.export import write_runs_csv, write_runs_json
-
     fmt = export_format(fmt, output, "csv")
     check_output(output)
     client = reading_client(tracking_uri)
     client.get_experiment(experiment_id)
-    runs = client.search_all_runs([experiment_id], run_view_type=view)
-    with progress(len(runs), f"Exporting {len(runs)} runs") as step, output_stream(output) as out:
-        if fmt == "csv":
-            write_runs_csv(runs, out, on_item=step)
-        else:
-            write_runs_json(runs, out, on_item=step)
+    write_runs_export(client.search_all_runs([experiment_id], run_view_type=view), fmt, output)
     if output is not None:
         click.echo(
             f"Experiment with ID {experiment_id} has been exported as a {fmt.upper()} to file: {output}."

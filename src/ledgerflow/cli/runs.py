@@ -8,15 +8,14 @@ from datetime import datetime
 import click
 
 from ledgerflow.cli.experiments import (
-    EXPORT_FORMATS,
     VIEW_CHOICE,
     check_output,
     export_format,
-    output_stream,
+    export_options,
     print_table,
-    progress,
     reading_client,
     tracking_uri_option,
+    write_runs_export,
 )
 from ledgerflow.client.client import Client
 from ledgerflow.errors import InvalidParameter
@@ -73,22 +72,7 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 @runs.command()
 @click.option("--run-id", "run_ids", multiple=True, help="A run to export (repeatable).")
 @click.option("--experiment-id", "-x", default=None, help="Export every run of this experiment.")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(EXPORT_FORMATS, case_sensitive=False),
-    default=None,
-    help="csv or json [default: from the --output extension, else json].",
-)
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="File to write (default: stdout).",
-)
+@export_options(default_format="json")
 @click.option("--view", "-v", type=VIEW_CHOICE, default="active_only", show_default=True)
 @tracking_uri_option
 def export(
@@ -100,8 +84,6 @@ def export(
     tracking_uri: str | None,
 ) -> None:
     """Export runs: JSON (with every metric's history) or CSV (search_runs columns)."""
-    from ledgerflow.client.export import write_runs_csv, write_runs_json
-
     if bool(run_ids) == bool(experiment_id):
         raise InvalidParameter("Pass --run-id (one or more) or --experiment-id, not both.")
     fmt = export_format(fmt, output, "json")
@@ -111,10 +93,6 @@ def export(
         selected = client.search_all_runs([experiment_id], run_view_type=view)
     else:
         selected = [client.get_run(run_id) for run_id in run_ids]
-    with progress(len(selected), f"Exporting {len(selected)} runs") as step, output_stream(output) as out:
-        if fmt == "csv":
-            write_runs_csv(selected, out, on_item=step)
-        else:
-            write_runs_json(selected, out, client=client, on_item=step)
+    write_runs_export(selected, fmt, output, client=client)
     if output is not None:
         click.echo(f"Exported {len(selected)} run(s) as {fmt.upper()} to file: {output}.")
