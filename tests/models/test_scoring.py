@@ -159,3 +159,30 @@ def test_bc52_params_through_the_server(tmp_path: Path) -> None:
     assert response.json() == {"predictions": [{"str_param": "x", "int_array": [1, 2, 3], "123": 123}]}
     response = scorer.post("/invocations", json={"inputs": ["input"], "params": {"int_array": "oops"}})
     assert response.status_code == 400 and response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_nan_literal_body_is_parsed_like_mlflow(scorer: TestClient) -> None:
+    """A NaN literal is not JSON, yet MLflow's server (Python's parser) accepts it; it then
+    reaches the model, which refuses missing values as a 400, not a parse error."""
+    content = b'{"dataframe_split": {"columns": ["sl","sw","pl","pw"], "data": [[NaN, 3.0, 1.4, 0.2]]}}'
+    response = scorer.post("/invocations", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "Ensure that input is a valid JSON" not in response.json()["message"]
+
+
+def test_reordered_and_extra_columns_score_as_the_signature_orders_them(
+    scorer: TestClient, expected: list[int]
+) -> None:
+    columns = ["pw", "extra", "pl", "sw", "sl"]
+    data = [[r[3], "x", r[2], r[1], r[0]] for r in ROWS]
+    response = scorer.post("/invocations", json={"dataframe_split": {"columns": columns, "data": data}})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
+def test_boolean_column_for_a_double_is_refused(scorer: TestClient) -> None:
+    body = {"dataframe_split": {"columns": COLUMNS, "data": [[True, 3.0, 1.4, 0.2]]}}
+    response = scorer.post("/invocations", json=body)
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Incompatible input types for column sl" in response.json()["message"]

@@ -22,18 +22,37 @@ REQUIRED_FORMAT = (
 )
 
 
+def _loads(body: bytes) -> Any:
+    """The decoded body. orjson first (about 5x faster on row data); anything it refuses
+    (NaN literals, big integers, UTF-16 bodies) goes to the stdlib parser, whose result or
+    error message is the one MLflow's server gives."""
+    try:
+        import orjson
+    except ModuleNotFoundError:
+        return json.loads(body)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 def _cast_to_schema(frame: Any, schema: Schema | None) -> Any:
     import numpy as np
 
     if schema is None or not schema.has_names or schema.is_tensor:
         return frame
+    # One lookup of every column's dtype: frame[name] builds a Series each time, which was
+    # most of the parse time for small bodies.
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True)) if frame.columns.is_unique else None
     for spec in schema.inputs:
         if not isinstance(spec, ColSpec) or spec.name not in frame.columns or spec.raw is not None:
             continue
         if spec.type in ("string", "binary", "datetime", "boolean"):
             continue
-        column = frame[spec.name]
         target = np.dtype(COLUMN_TYPES[spec.type])
+        if dtypes is not None and dtypes[spec.name] == target:
+            continue
+        column = frame[spec.name]
         if column.dtype.kind in "OUS":
             # MLflow's server casts request data to the signature while parsing; values that
             # cannot become the column's type are a bad request, not a schema mismatch.
@@ -113,7 +132,7 @@ def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
 def parse_json(body: bytes, schema: Schema | None) -> tuple[Any, Any]:
     """(model input, params) from a JSON request body."""
     try:
-        decoded = json.loads(body)
+        decoded = _loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"Ensure that input is a valid JSON formatted string. Error: '{error}'") from None
     if isinstance(decoded, list):
