@@ -64,6 +64,14 @@ class ServerConfig:
     # aliases whose setting counts as a promotion and needs the 'promote' permission.
     default_permission: str | None = None
     protected_aliases: tuple[str, ...] = ("production", "champion")
+    # Model signing (governance/signing): the server's ECDSA P-256 key file, made on first
+    # start (None: next to an SQLite database, else ~/.ledgerflow; never in the artifact
+    # root); whether the server signs each new version at registration ("platform
+    # attestation"; otherwise CI signs and uploads); and whether a version without a valid
+    # signature is kept from READY and refused for download, load, serving and promotion.
+    signing_key_path: str | None = None
+    sign_models_at_registration: bool = False
+    require_signature: bool = False
 
     def resolved_artifacts_destination(self) -> str:
         dest = self.artifacts_destination

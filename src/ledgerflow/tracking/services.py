@@ -8,6 +8,8 @@ from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
 from ledgerflow.governance.facts import FactRegistry
+from ledgerflow.governance.signing.attestations import AttestationService
+from ledgerflow.governance.signing.subsystem import SigningSubsystem, build_signing
 from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.security.audit.log import AuditLog, build_audit_log
@@ -37,6 +39,10 @@ class Services:
     authz: AuthzService
     # What the governance subsystems know about model versions, for the policy engine.
     facts: FactRegistry
+    # Model signatures, the trust store, SBOMs (governance/signing).
+    signing: SigningSubsystem
+    # Signed statements about model versions; see governance/signing/attestations.py.
+    attestations: AttestationService
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -56,6 +62,8 @@ def build_services(config: ServerConfig) -> Services:
     logged_models = LoggedModelService(db, experiments)
     experiments.ensure_default()
     registry = build_registry(db, locations, artifacts)
+    signing = build_signing(db, config, artifacts, audit)
+    facts = FactRegistry()
     return Services(
         config=config,
         db=db,
@@ -69,5 +77,7 @@ def build_services(config: ServerConfig) -> Services:
         audit=audit,
         auth=AuthService(db, config, audit),
         authz=AuthzService(db, config, audit),
-        facts=FactRegistry(),
+        facts=facts,
+        signing=signing,
+        attestations=signing.attestations,
     )
