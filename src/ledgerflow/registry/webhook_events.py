@@ -20,9 +20,14 @@ VALID_ACTIONS: dict[str, tuple[str, ...]] = {
     "model_version_tag": ("set", "deleted"),
     "model_version_alias": ("created", "deleted"),
     "registered_model_tag": ("set", "deleted"),
+    # Drift monitoring: a version's production inputs drifted past its alert rule.
+    "drift": ("alert",),
+    # Alerts (governance/alerts): a run set to FAILED; a metric crossing an alert rule.
+    "run": ("failed",),
+    "metric": ("threshold",),
 }
 OURS = frozenset(
-    {"model_version.stage_transitioned", "registered_model_tag.set", "registered_model_tag.deleted"}
+    {"model_version.stage_transitioned", "registered_model_tag.set", "registered_model_tag.deleted", "drift.alert", "run.failed", "metric.threshold"}
 )
 
 _EXAMPLES: dict[str, dict[str, Any]] = {
@@ -53,6 +58,33 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "model_version_alias.deleted": {"name": "example_model", "alias": "champion"},
     "registered_model_tag.set": {"name": "example_model", "key": "example_key", "value": "v"},
     "registered_model_tag.deleted": {"name": "example_model", "key": "example_key"},
+    "run.failed": {
+        "run_id": "0123456789abcdef0123456789abcdef",
+        "experiment_id": "1",
+        "run_name": "example_run",
+        "user_id": "alice",
+        "status": "FAILED",
+        "end_time": 1767225600000,
+    },
+    "metric.threshold": {
+        "rule_id": "0123456789abcdef0123456789abcdef",
+        "experiment_id": "1",
+        "run_id": "0123456789abcdef0123456789abcdef",
+        "metric_key": "val_loss",
+        "comparison": ">",
+        "threshold": 1.0,
+        "value": 1.7,
+    },
+    "drift.alert": {
+        "name": "example_model",
+        "version": "1",
+        "window": 3,
+        "window_time": 1767225600000,
+        "share_drifted": 0.5,
+        "drifted_features": ["age", "region"],
+        "consecutive_windows": 1,
+        "monitoring_run_id": "0123456789abcdef0123456789abcdef",
+    },
 }
 
 

@@ -8,6 +8,7 @@ from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
 from ledgerflow.governance.facts import FactRegistry
+from ledgerflow.governance.monitoring.subsystem import MonitoringSubsystem, build_monitoring
 from ledgerflow.governance.signing.attestations import AttestationService
 from ledgerflow.governance.signing.subsystem import SigningSubsystem, build_signing
 from ledgerflow.registry.service import RegistryService, build_registry
@@ -39,6 +40,8 @@ class Services:
     authz: AuthzService
     # What the governance subsystems know about model versions, for the policy engine.
     facts: FactRegistry
+    # Evaluations of model versions and drift monitoring (governance/evaluation, /monitoring).
+    monitoring: MonitoringSubsystem
     # Model signatures, the trust store, SBOMs (governance/signing).
     signing: SigningSubsystem
     # Signed statements about model versions; see governance/signing/attestations.py.
@@ -62,6 +65,7 @@ def build_services(config: ServerConfig) -> Services:
     logged_models = LoggedModelService(db, experiments)
     experiments.ensure_default()
     registry = build_registry(db, locations, artifacts)
+    facts = FactRegistry()
     signing = build_signing(db, config, artifacts, audit)
     facts = FactRegistry()
     return Services(

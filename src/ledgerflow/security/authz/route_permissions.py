@@ -199,6 +199,13 @@ REST: dict[tuple[str, str], Requirement] = {
     ("POST", f"{_LF}/grants/create"): _signed_in(),
     ("GET", f"{_LF}/grants/list"): _signed_in(),
     ("POST", f"{_LF}/grants/delete"): _signed_in(),
+    # Evaluations and drift monitoring of a model version (routes/monitoring.py).
+    ("POST", f"{_LF}/evaluations/create"): _model(EDIT),
+    ("GET", f"{_LF}/evaluations/list"): _model(READ),
+    ("POST", f"{_LF}/monitoring/reference/set"): _model(EDIT),
+    ("GET", f"{_LF}/monitoring/reference/get"): _model(READ),
+    ("POST", f"{_LF}/monitoring/log-batch"): _model(EDIT),
+    ("GET", f"{_LF}/monitoring/windows"): _model(READ),
     ("GET", "/3.0/mlflow/server-info"): _signed_in(),
 }
 

@@ -15,6 +15,7 @@ from ledgerflow.server.routes import (
     experiments,
     logged_models,
     misc,
+    monitoring,
     registry,
     runs,
     webhooks,
@@ -34,6 +35,7 @@ ALL_TABLES = [
     auth.TABLE,
     authz.TABLE,
     misc.TABLE,
+    monitoring.TABLE,
 ]
 
 

@@ -1,0 +1,1 @@
+"""Drift monitoring: reference profiles, drift statistics and production windows."""
