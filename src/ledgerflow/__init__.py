@@ -24,8 +24,12 @@ _ELSEWHERE: dict[str, str] = {
     "Param": "ledgerflow.client.entities",
     "RunTag": "ledgerflow.client.entities",
     "FileInfo": "ledgerflow.client.entities",
+    "ModelVersion": "ledgerflow.client.registry_entities",
+    "RegisteredModel": "ledgerflow.client.registry_entities",
+    "register_model": "ledgerflow.client.registry",
     "LedgerflowError": "ledgerflow.errors",
     "RestError": "ledgerflow.errors",
+    "evaluate": "ledgerflow.governance.evaluation.runner",
 }
 _SUBMODULES = ("data",)
 
@@ -36,7 +40,9 @@ __all__ = [
     "FileInfo",
     "LedgerflowError",
     "Metric",
+    "ModelVersion",
     "Param",
+    "RegisteredModel",
     "RestError",
     "Run",
     "RunData",
@@ -51,6 +57,7 @@ __all__ = [
     "download_artifacts",
     "enable_async_logging",
     "end_run",
+    "evaluate",
     "flush_async_logging",
     "get_artifact_uri",
     "get_experiment",
@@ -70,6 +77,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",
@@ -137,7 +145,10 @@ if TYPE_CHECKING:
         set_tracking_uri,
         start_run,
     )
+    from ledgerflow.client.registry import register_model
+    from ledgerflow.client.registry_entities import ModelVersion, RegisteredModel
     from ledgerflow.errors import LedgerflowError, RestError
+    from ledgerflow.governance.evaluation.runner import evaluate
 
 
 def __getattr__(name: str) -> Any:

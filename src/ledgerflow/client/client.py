@@ -1,6 +1,7 @@
 """``ledgerflow.Client``: the low-level tracking API, one method per REST call.
 
-Names and arguments follow ``mlflow.MlflowClient`` so code moves over by changing the import.
+Names and arguments follow ``mlflow.MlflowClient`` so code moves over by changing the import
+(the registry methods live in ``client/registry.py``).
 Unlike the fluent API it adds no system tags and keeps no active run.
 """
 
@@ -26,6 +27,7 @@ from ledgerflow.client.entities import (
     Run,
     RunTag,
 )
+from ledgerflow.client.registry import RegistryMethods
 from ledgerflow.client.transport import Transport, make_transport
 from ledgerflow.errors import RestError
 
@@ -86,8 +88,9 @@ def split_batches(
         yield m_part, p_part, t_part
 
 
-class Client:
-    """Talks to one tracking store, chosen by *tracking_uri* (see ``resolve_tracking_uri``)."""
+class Client(RegistryMethods):
+    """Talks to one tracking store, chosen by *tracking_uri* (see ``resolve_tracking_uri``).
+    The model registry methods come from :class:`RegistryMethods`."""
 
     def __init__(self, tracking_uri: str | None = None, *, transport: Transport | None = None) -> None:
         self.tracking_uri = transport.uri if transport is not None else resolve_tracking_uri(tracking_uri)
