@@ -37,6 +37,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "groups": ("ledgerflow.cli.groups", "groups"),
     "grants": ("ledgerflow.cli.grants", "grants"),
     "audit": ("ledgerflow.cli.audit", "audit"),
+    "evaluate": ("ledgerflow.cli.evaluate", "evaluate"),
+    "monitor": ("ledgerflow.cli.evaluate", "monitor"),
+    "scan": ("ledgerflow.cli.scan", "scan"),
 }
 
 
