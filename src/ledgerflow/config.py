@@ -64,6 +64,26 @@ class ServerConfig:
     # aliases whose setting counts as a promotion and needs the 'promote' permission.
     default_permission: str | None = None
     protected_aliases: tuple[str, ...] = ("production", "champion")
+    # Promotion gate (governance/approvals): when on, a protected alias or the Production stage
+    # moves only by executing an approved four-eyes promotion request whose policy gate passes
+    # at that moment (or an admin break-glass); unprotected aliases are untouched. Off here so
+    # in-process apps and plain MLflow set-ups keep today's behaviour.
+    promotion_gate: bool = False
+    # Secret scanning on write (governance/secrets): "redact" keeps credentials out of the
+    # store without failing a training script mid-run; "block" refuses the write (strictest);
+    # "warn" stores the value and records a finding. Text artifacts are scanned up to
+    # secret_scan_max_file_bytes.
+    secret_policy: str = "redact"
+    secret_scan_max_file_bytes: int = 1024 * 1024
+    # /metrics business gauges are recomputed at most once per window (one query set).
+    metrics_cache_seconds: float = 30.0
+    # How often metric threshold alert rules are checked against the runs' latest metrics.
+    alert_check_seconds: float = 10.0
+    # Browser hardening (security/web): the Host names this server answers (None: any, for
+    # in-process apps; the CLI always sets the bound host plus localhost names, against DNS
+    # rebinding) and the exact origins whose pages may call the API cross-origin (no wildcard).
+    allowed_hosts: tuple[str, ...] | None = None
+    cors_allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # Model signing (governance/signing): the server's ECDSA P-256 key file, made on first
     # start (None: next to an SQLite database, else ~/.ledgerflow; never in the artifact
     # root); whether the server signs each new version at registration ("platform

@@ -87,6 +87,41 @@ def store_options(command: F) -> F:
     return command
 
 
+def browser_options(command: F) -> F:
+    """Host allow-list and CORS, shared by `ledgerflow server` and `ledgerflow ui`."""
+    options = [
+        click.option(
+            "--allowed-hosts",
+            "allowed_hosts",
+            multiple=True,
+            help="Host names (name, name:port, *.domain, or * for any) this server answers, "
+            "comma-separated or repeated; a defence against DNS rebinding. Default: the bound "
+            "host and localhost names (IP-literal Hosts are always accepted).",
+        ),
+        click.option(
+            "--cors-allowed-origins",
+            "cors_allowed_origins",
+            multiple=True,
+            help="Exact origins (https://app.example.com) whose pages may call the API cross-origin, "
+            "comma-separated or repeated. Default: none; wildcards are refused.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def browser_config(
+    config: ServerConfig, host: str, allowed_hosts: tuple[str, ...], cors_allowed_origins: tuple[str, ...]
+) -> ServerConfig:
+    """The config with its Host allow-list and CORS origins, checked here (one-line errors)."""
+    from ledgerflow.security.web.hosts import HostPolicy, default_allowed_hosts
+
+    hosts = tuple(allowed_hosts) or default_allowed_hosts(host)
+    HostPolicy(hosts, tuple(cors_allowed_origins))
+    return replace(config, allowed_hosts=hosts, cors_allowed_origins=tuple(cors_allowed_origins))
+
+
 def build_config(
     backend_store_uri: str,
     artifacts_destination: str,
@@ -214,6 +249,32 @@ def _version() -> str:
 )
 @click.option("--ssl-certfile", default=None, help="TLS certificate (PEM) to serve HTTPS.")
 @click.option("--ssl-keyfile", default=None, help="TLS private key (PEM) for --ssl-certfile.")
+@browser_options
+@click.option(
+    "--default-permission",
+    default="none",
+    show_default=True,
+    help="Role everyone gets on each newly created experiment or registered model "
+    "(none, viewer, editor, promoter, manager; MLflow's READ/EDIT/MANAGE also work). "
+    "The creator always manages it.",
+)
+@click.option(
+    "--protected-alias",
+    "protected_aliases",
+    multiple=True,
+    help="A model alias whose setting is a promotion and needs the 'promote' permission "
+    "(repeatable; default: production, champion).",
+)
+@click.option(
+    "--secret-policy",
+    envvar="LEDGERFLOW_SECRET_POLICY",
+    default="redact",
+    show_default=True,
+    type=click.Choice(["warn", "redact", "block"], case_sensitive=False),
+    help="What to do with a credential found in a param, tag, description or text artifact: "
+    "store it and record a finding (warn), store [REDACTED:<kind>] instead (redact), or refuse "
+    "the write (block).",
+)
 @click.option(
     "--trusted-proxy",
     "trusted_proxies",
@@ -230,6 +291,11 @@ def server(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     trusted_proxies: tuple[str, ...],
+    secret_policy: str,
+    allowed_hosts: tuple[str, ...],
+    cors_allowed_origins: tuple[str, ...],
+    default_permission: str,
+    protected_aliases: tuple[str, ...],
     **store: object,
 ) -> None:
     """Run the tracking server (REST API, artifact proxy and web UI).
@@ -237,13 +303,21 @@ def server(
     Authentication is on: create the first administrator with `ledgerflow users create-admin`
     or the LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD environment variable.
     """
+    from ledgerflow.security.authz.permissions import check_default
+
     _tls_pair(ssl_certfile, ssl_keyfile)
     check_host(host)
+    aliases = tuple(a.strip() for a in protected_aliases if a.strip())
     config = replace(
         build_config(**store),  # type: ignore[arg-type]
         auth_required=not no_auth,
         trusted_proxies=tuple(trusted_proxies),
+        secret_policy=secret_policy.lower(),
+        default_permission=check_default(default_permission),
     )
+    if aliases:
+        config = replace(config, protected_aliases=aliases)
+    config = browser_config(config, host, allowed_hosts, cors_allowed_origins)
     if no_auth:
         click.echo("WARNING: authentication is OFF (--no-auth).", err=True)
         refuse_open_bind(host, no_auth, "ledgerflow server")
@@ -257,7 +331,15 @@ def server(
 )
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Address to bind (loopback only).")
 @click.option("--no-auth", is_flag=True, default=False, help="Allow binding a non-loopback address anyway.")
-def ui(port: int, host: str, no_auth: bool, **store: object) -> None:
+@browser_options
+def ui(
+    port: int,
+    host: str,
+    no_auth: bool,
+    allowed_hosts: tuple[str, ...],
+    cors_allowed_origins: tuple[str, ...],
+    **store: object,
+) -> None:
     """Run a single-user local server on 127.0.0.1, without login (like `mlflow ui`)."""
     if host not in LOOPBACK and not no_auth:
         raise click.UsageError(
@@ -268,4 +350,5 @@ def ui(port: int, host: str, no_auth: bool, **store: object) -> None:
     check_host(host)
     refuse_open_bind(host, no_auth, "ledgerflow ui")
     config = build_config(**store)  # type: ignore[arg-type]
+    config = browser_config(config, host, allowed_hosts, cors_allowed_origins)
     run_server(config, host, port, 1)

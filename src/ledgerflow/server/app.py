@@ -22,6 +22,8 @@ from ledgerflow.security.audit import context as audit_context
 from ledgerflow.security.audit.middleware import AuditContextMiddleware
 from ledgerflow.security.auth.middleware import AuthMiddleware
 from ledgerflow.security.auth.proxy import ForwardedHeaders
+from ledgerflow.security.web.hosts import HostPolicy
+from ledgerflow.security.web.middleware import WebGuard
 from ledgerflow.server import jsonio
 from ledgerflow.server.body_limits import check_depth, read_limited_body
 from ledgerflow.server.endpoints import Endpoint, EndpointTable
@@ -130,5 +132,8 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     # it can name the actor.
     app.add_middleware(AuthMiddleware, auth=services.auth, config=config, local_user=audit_context.ANONYMOUS)
     app.add_middleware(AuditContextMiddleware, audit=services.audit)
+    # Host allow-list, Origin checks, CORS and security headers, ahead of any credential work
+    # (and after forwarded headers settled the scheme, which decides HSTS).
+    app.add_middleware(WebGuard, policy=HostPolicy(config.allowed_hosts, config.cors_allowed_origins))
     app.add_middleware(ForwardedHeaders, trusted=config.trusted_proxies)
     return app

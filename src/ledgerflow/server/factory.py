@@ -28,6 +28,9 @@ def config_from_env() -> ServerConfig:
     raw["allowed_artifact_roots"] = tuple(raw.get("allowed_artifact_roots", ()))
     raw["webhook_allowed_hosts"] = tuple(raw.get("webhook_allowed_hosts", ()))
     raw["trusted_proxies"] = tuple(raw.get("trusted_proxies", ()))
+    if raw.get("allowed_hosts") is not None:
+        raw["allowed_hosts"] = tuple(raw["allowed_hosts"])
+    raw["cors_allowed_origins"] = tuple(raw.get("cors_allowed_origins", ()))
     if "protected_aliases" in raw:
         raw["protected_aliases"] = tuple(raw["protected_aliases"])
     return ServerConfig(**raw)

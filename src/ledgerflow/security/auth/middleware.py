@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from ledgerflow.config import ServerConfig
 
 # /version answers only the wire-protocol version string, which clients read before they
-# authenticate (as MLflow serves it); /health says only "OK".
-EXEMPT_PATHS = frozenset({"/health", "/version", "/login"})
+# authenticate (as MLflow serves it); /health says only "OK"; /favicon.ico is a static asset
+# browsers fetch on their own (also for the login page).
+EXEMPT_PATHS = frozenset({"/health", "/version", "/login", "/favicon.ico"})
 EXEMPT_PREFIXES = ("/static/",)
 API_PREFIXES = ("/api/", "/ajax-api/", "/get-artifact", "/model-versions/get-artifact")
 # POST endpoints that only read (MLflow sends searches as POST bodies).

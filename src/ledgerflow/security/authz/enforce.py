@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerflow.errors import LedgerflowError
+from ledgerflow.errors import LedgerflowError, RequestTooLarge
 from ledgerflow.security.auth.identity import Identity
 from ledgerflow.security.authz import permissions as perm
 from ledgerflow.security.authz import route_permissions as rp
@@ -83,7 +83,13 @@ class Guard:
             return
         payload: Payload | None = None
         if requirement.access == rp.RESOURCE or requirement.admin_fields:
-            payload, receive = await _request_payload(scope, receive, self.rest)
+            try:
+                payload, receive = await _request_payload(
+                    scope, receive, self.rest, self.services.config.max_request_bytes
+                )
+            except RequestTooLarge as error:
+                await _answer(send, error.http_status, error.error_code, error.message)
+                return
         if requirement.admin_fields and not admin and payload is not None:
             for name in requirement.admin_fields:
                 if payload.raw(name) not in (None, ""):
@@ -262,8 +268,13 @@ def _promotion(payload: Payload) -> dict[str, Any]:
     }
 
 
-async def _request_payload(scope: Scope, receive: Receive, rest: bool) -> tuple[Payload | None, Receive]:
-    """The request's fields as the route will read them, and a receive that replays the body."""
+async def _request_payload(
+    scope: Scope, receive: Receive, rest: bool, limit: int
+) -> tuple[Payload | None, Receive]:
+    """The request's fields as the route will read them, and a receive that replays the body.
+
+    The body is read only up to *limit* bytes (the route's own limit): a larger one is refused
+    with RequestTooLarge before it is held in memory, declared or streamed."""
     path_params: dict[str, Any] = dict(scope.get("path_params") or {})
     if not rest:
         query = QueryParams(scope.get("query_string", b"").decode("latin-1"))
@@ -275,7 +286,7 @@ async def _request_payload(scope: Scope, receive: Receive, rest: bool) -> tuple[
             return await read_payload(Request(scope, receive), path_params), receive
         except LedgerflowError:
             return None, receive
-    body, receive = await _buffer(receive)
+    body, receive = await _buffer(scope, receive, limit)
     request = Request(scope, receive)
     try:
         payload = await read_payload(request, path_params)
@@ -284,14 +295,29 @@ async def _request_payload(scope: Scope, receive: Receive, rest: bool) -> tuple[
     return payload, _replay(body, receive)
 
 
-async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
+def too_large(limit: int) -> RequestTooLarge:
+    # Worded as the route's own limit check words it: the client sees one answer either way.
+    return RequestTooLarge(
+        f"The request body is larger than this server's limit of {limit} bytes (max_request_bytes)."
+    )
+
+
+async def _buffer(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, Receive]:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise too_large(limit)
     chunks: list[bytes] = []
+    total = 0
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks), _replay(b"".join(chunks), receive)
 
