@@ -1,6 +1,6 @@
 """Fairness by sensitive group, computed with fairlearn's ``MetricFrame``.
 
-For each sensitive column (and, with several, their intersection ``a&b``) the report has the
+For each sensitive column (and, with several, their intersection ``a:b``, groups named ``x&y``) the report has the
 per-group table and headline numbers named ``<metric>.<feature>``:
 
 * classification (``positive_label`` is the selected outcome): ``demographic_parity_ratio``
@@ -196,7 +196,7 @@ def evaluate_fairness(
     status: dict[str, str] = {}
     features: dict[str, Any] = {}
     for columns in sets:
-        feature = "&".join(columns)
+        feature = ":".join(columns)
         groups = _groups(frame, columns)
         frame_metrics = MetricFrame(
             metrics=functions,
