@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "groups": ("ledgerflow.cli.groups", "groups"),
     "grants": ("ledgerflow.cli.grants", "grants"),
     "audit": ("ledgerflow.cli.audit", "audit"),
+    "keys": ("ledgerflow.cli.keys", "keys"),
+    "sign": ("ledgerflow.cli.sign", "sign"),
     "evaluate": ("ledgerflow.cli.evaluate", "evaluate"),
     "monitor": ("ledgerflow.cli.evaluate", "monitor"),
     "scan": ("ledgerflow.cli.scan", "scan"),

@@ -50,6 +50,9 @@ def serve(
         click.echo(
             f"Note: --env-manager {env_manager} is not supported; serving in this environment.", err=True
         )
+    from ledgerflow.governance.signing.client_checks import check_before_serving
+
+    check_before_serving(model_uri, tracking_uri)
     model = load_model(model_uri, tracking_uri=tracking_uri)
     sock = bind_listener(host, port)
     click.echo(f"Serving the model on http://{display_address(host, bound_port(sock))}", err=True)
@@ -109,3 +112,24 @@ def generate_dockerfile(model_uri: str, output_directory: str, tracking_uri: str
         model_dir = Path(download_model(model_uri, tmp, tracking_uri=tracking_uri))
         written = dockerfile.generate(model_dir, Path(output_directory))
     click.echo(f"Wrote {written}")
+
+
+@models.command("sbom")
+@click.option("-n", "--name", required=True, help="Registered model name.")
+@click.option("-v", "--version", "model_version", required=True, help="Registered model version.")
+@click.option("-o", "--output", default=None, help="File to write (stdout when omitted).")
+@click.option("--tracking-uri", default=None)
+def sbom(name: str, model_version: str, output: str | None, tracking_uri: str | None) -> None:
+    """Print the version's CycloneDX 1.6 SBOM (JSON) from the tracking server."""
+    from ledgerflow.client.client import Client
+    from ledgerflow.client.fluent import _context
+
+    client = Client(tracking_uri) if tracking_uri else _context().client()
+    document = client.transport.call(
+        "GET", "/2.0/ledgerflow/model-versions/sbom", {"name": name, "version": model_version}
+    )
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")

@@ -3,7 +3,7 @@ search, download URI, tags, and the files behind a version."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 SEARCH_DEFAULT_MAX_RESULTS = 10_000
 READY = "READY"
+RegistrationCheck = Callable[[Connection, dict[str, Any]], tuple[str, str] | None]
 
 
 def require_version(conn: Connection, model: Any, version: str | int | None) -> Any:
@@ -57,6 +58,10 @@ class ModelVersionService:
         self.events = events or EventHook()
         self.artifacts = artifacts
         self.sources = SourceResolver(locations)
+        # Governance checks run in the creating transaction once the row exists (signing:
+        # sign or demand a signature); one returning (status, message) holds the version back
+        # from READY.
+        self.registration_checks: list[RegistrationCheck] = []
 
     def _one(self, conn: Connection, model_id: int, version: int) -> dict[str, Any]:
         return store.load(conn, [(model_id, version)])[0]
@@ -102,6 +107,19 @@ class ModelVersionService:
             )
             for key, value in dict(tags).items():
                 store.set_tag(conn, model.registered_model_id, version, key, value)
+            created = {
+                "registered_model_id": model.registered_model_id,
+                "name": model.name,
+                "version": version,
+                "run_id": resolved.run_id,
+                "storage_location": resolved.storage_location,
+            }
+            for check in self.registration_checks:
+                held = check(conn, created)
+                if held is not None:
+                    store.update(
+                        conn, model.registered_model_id, version, status=held[0], status_message=held[1]
+                    )
             return self._one(conn, model.registered_model_id, version)
 
         result: dict[str, Any] = self.db.run_write(create)

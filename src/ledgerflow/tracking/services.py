@@ -66,8 +66,9 @@ def build_services(config: ServerConfig) -> Services:
     experiments.ensure_default()
     registry = build_registry(db, locations, artifacts)
     facts = FactRegistry()
-    signing = build_signing(db, config, artifacts, audit)
+    signing = build_signing(db, config, artifacts, audit, runs, registry)
     facts = FactRegistry()
+    signing.install(facts)
     return Services(
         config=config,
         db=db,

@@ -12,7 +12,11 @@ import sqlalchemy as sa
 
 from ledgerflow.errors import InvalidParameter, ResourceConflict, ResourceDoesNotExist
 from ledgerflow.governance.signing import dsse
-from ledgerflow.governance.signing.attestations import PREDICATE_POLICY_EVALUATION
+from ledgerflow.governance.signing.attestations import (
+    PREDICATE_POLICY_EVALUATION,
+    PREDICATE_PROVENANCE,
+    PREDICATE_SBOM,
+)
 from ledgerflow.store.governance.signing_schema import attestations
 from ledgerflow.store.schema import audit_log
 
@@ -27,8 +31,10 @@ def test_attest_list_get_verify(register: Callable[..., Any]) -> None:
         "https://example.com/approval/v1", reg.name, int(reg.version), None, {"by": "bob"}
     )
 
+    # Registration already attested the SBOM and the training provenance.
     listed = service.list(reg.name, reg.version)
-    assert [a.attestation_id for a in listed] == [first, second]
+    assert [a.predicate_type for a in listed[:2]] == [PREDICATE_SBOM, PREDICATE_PROVENANCE]
+    assert [a.attestation_id for a in listed[2:]] == [first, second]
     only = service.list(reg.name, reg.version, predicate_type=PREDICATE_POLICY_EVALUATION)
     assert [a.attestation_id for a in only] == [first]
 
@@ -48,7 +54,7 @@ def test_attest_list_get_verify(register: Callable[..., Any]) -> None:
             json.loads(row.details)
             for row in conn.execute(sa.select(audit_log).where(audit_log.c.action == "attestations.create"))
         ]
-    assert {d["attestation_id"] for d in details} == {first, second}
+    assert {d["attestation_id"] for d in details} == {a.attestation_id for a in listed}
     assert all(d["key_id"] == found.key_id for d in details)
 
 
@@ -100,7 +106,20 @@ def test_bad_attestation_requests(register: Callable[..., Any]) -> None:
         service.attest(PREDICATE_POLICY_EVALUATION, reg.name, "99", None, {})
     with pytest.raises(ResourceDoesNotExist):
         service.get("0" * 32)
-    assert service.list(reg.name, reg.version) == []
+    assert len(service.list(reg.name, reg.version)) == 2  # SBOM and provenance only
+
+
+def test_training_provenance_from_the_run(register: Callable[..., Any]) -> None:
+    reg = register()
+    [found] = reg.services.attestations.list(reg.name, reg.version, predicate_type=PREDICATE_PROVENANCE)
+    predicate = found.predicate
+    assert predicate["runDetails"]["metadata"]["invocationId"] == reg.run_id
+    dependencies = predicate["buildDefinition"]["resolvedDependencies"]
+    assert dependencies[0]["digest"] == {"gitCommit": "0123456789abcdef0123456789abcdef01234567"}
+    assert dependencies[1]["name"] == "dataset:iris-train" and dependencies[1]["digest"]["ledgerflowDatasetDigest"]
+    files = predicate["buildDefinition"]["internalParameters"]["environment"]["files"]
+    assert "requirements.txt" in files and len(files["requirements.txt"]["sha256"]) == 64
+    assert reg.services.attestations.verify(found.attestation_id, check_files=True).files_match
 
 
 def _ref(reg: Any) -> Any:

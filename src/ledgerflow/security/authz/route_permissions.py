@@ -206,6 +206,20 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_LF}/monitoring/reference/get"): _model(READ),
     ("POST", f"{_LF}/monitoring/log-batch"): _model(EDIT),
     ("GET", f"{_LF}/monitoring/windows"): _model(READ),
+    # Signing: the trust store is changed by admins only; public keys are readable by anyone
+    # signed in (clients check downloads with them). A version's signature, attestations and
+    # SBOM follow the model's permissions; uploading a signature edits the version.
+    ("POST", f"{_LF}/keys/create"): _admin(),
+    ("GET", f"{_LF}/keys/list"): _signed_in(),
+    ("GET", f"{_LF}/keys/get"): _signed_in(),
+    ("POST", f"{_LF}/keys/revoke"): _admin(),
+    ("POST", f"{_LF}/keys/rotate"): _admin(),
+    ("POST", f"{_LF}/model-versions/signature"): _model(EDIT),
+    ("GET", f"{_LF}/model-versions/signature"): _model(READ),
+    ("GET", f"{_LF}/model-versions/attestations"): _model(READ),
+    ("GET", f"{_LF}/model-versions/attestations/get"): _model(READ),
+    ("GET", f"{_LF}/model-versions/attestations/verify"): _model(READ),
+    ("GET", f"{_LF}/model-versions/sbom"): _model(READ),
     ("GET", "/3.0/mlflow/server-info"): _signed_in(),
 }
 

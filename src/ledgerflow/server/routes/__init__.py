@@ -18,6 +18,7 @@ from ledgerflow.server.routes import (
     monitoring,
     registry,
     runs,
+    signing,
     webhooks,
 )
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 ALL_TABLES = [
     experiments.TABLE,
     runs.TABLE,
+    signing.TABLE,
     logged_models.TABLE,
     artifacts.TABLE,
     registry.TABLE,

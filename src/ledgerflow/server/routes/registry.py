@@ -122,7 +122,10 @@ def delete_registered_model_tag(services: Services, payload: Payload) -> dict[st
 
 @TABLE.route("POST", f"{_MODELS}/alias")
 def set_alias(services: Services, payload: Payload) -> dict[str, Any]:
-    services.registry.aliases.set(payload.req_string("name"), payload.req_string("alias"), _version(payload))
+    name, version = payload.req_string("name"), _version(payload)
+    # A version whose files or signature do not verify is never promoted (audited refusal).
+    services.signing.signatures.enforce(name, version, "promote")
+    services.registry.aliases.set(name, payload.req_string("alias"), version)
     return {}
 
 
@@ -169,6 +172,8 @@ def transition_model_version_stage(services: Services, payload: Payload) -> dict
     archive = payload.boolean("archive_existing_versions")
     if archive is None:
         raise missing("archive_existing_versions")
+    if stage.strip().lower() in ("staging", "production"):
+        services.signing.signatures.enforce(name, version, "promote")
     return {"model_version": services.registry.versions.transition_stage(name, version, stage, archive)}
 
 
@@ -192,7 +197,9 @@ def search_model_versions(services: Services, payload: Payload) -> dict[str, Any
 
 @TABLE.route("GET", f"{_VERSIONS}/get-download-uri")
 def get_model_version_download_uri(services: Services, payload: Payload) -> dict[str, Any]:
-    uri = services.registry.versions.download_uri(payload.req_string("name"), _version(payload))
+    name, version = payload.req_string("name"), _version(payload)
+    services.signing.signatures.enforce(name, version, "download")
+    uri = services.registry.versions.download_uri(name, version)
     return {"artifact_uri": uri}
 
 
@@ -221,6 +228,7 @@ def routes(services: Services) -> list[BaseRoute]:
     async def get_artifact(request: Request) -> Response:
         query = Payload(dict(request.query_params), from_query=True)
         name, version, path = query.req_string("name"), _version(query), query.req_string("path")
+        await run_in_threadpool(services.signing.signatures.enforce_file, name, version, path)
         target = await run_in_threadpool(versions.artifact, name, version, path)
         return stream_download(await run_in_threadpool(artifacts.open_download, target))
 

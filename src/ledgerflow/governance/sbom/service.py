@@ -1,0 +1,144 @@
+"""The SBOM of each version: generated from the registry, the run and the stored files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow import __version__
+from ledgerflow.governance.sbom import requirements
+from ledgerflow.governance.sbom.cyclonedx_bom import SPEC_VERSION, DatasetInput, ModelFacts, render
+from ledgerflow.governance.signing import records
+from ledgerflow.governance.signing.records import VersionRef
+from ledgerflow.governance.signing.version_files import VersionFiles
+from ledgerflow.tracking.clock import now_ms
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ledgerflow.registry.model_versions import ModelVersionService
+    from ledgerflow.store.database import Database
+    from ledgerflow.tracking.runs import RunService
+
+log = logging.getLogger(__name__)
+_TASK_TAGS = ("task", "ledgerflow.task", "mlflow.task")
+
+
+def _tags(items: Any) -> dict[str, str]:
+    return {str(t["key"]): str(t.get("value", "")) for t in items or []}
+
+
+class SbomService:
+    namespace = "sbom"
+
+    def __init__(
+        self, db: Database, files: VersionFiles, runs: RunService, versions: ModelVersionService
+    ) -> None:
+        self.db = db
+        self.files = files
+        self.runs = runs
+        self.versions = versions
+
+    def facts_of(self, ref: VersionRef) -> ModelFacts:
+        version = self.versions.get(ref.name, ref.version)
+        manifest = self.files.manifest(ref)
+        text = self.files.read_text(ref, "requirements.txt")
+        mlmodel = self.files.read_text(ref, "MLmodel") or ""
+        run: dict[str, Any] = {}
+        if ref.run_id:
+            try:
+                run = self.runs.get(ref.run_id)
+            except Exception:
+                log.info(
+                    "Run %s of %s/%s is gone; its SBOM has no run facts", ref.run_id, ref.name, ref.version
+                )
+        data = run.get("data") or {}
+        run_tags = _tags(data.get("tags"))
+        version_tags = _tags(version.get("tags"))
+        task = next((tags[k] for tags in (version_tags, run_tags) for k in _TASK_TAGS if tags.get(k)), None)
+        metrics = sorted((str(m["key"]), float(m["value"])) for m in data.get("metrics") or [])
+        datasets = []
+        for item in (run.get("inputs") or {}).get("dataset_inputs") or []:
+            dataset = item.get("dataset") or {}
+            context = _tags(item.get("tags")).get("mlflow.data.context")
+            datasets.append(
+                DatasetInput(
+                    str(dataset.get("name", "")),
+                    str(dataset.get("digest", "")),
+                    dataset.get("source_type"),
+                    dataset.get("source"),
+                    context,
+                )
+            )
+        with self.db.read() as conn:
+            signature = records.signature_row(conn, ref)
+        return ModelFacts(
+            name=ref.name,
+            version=ref.version,
+            run_id=ref.run_id,
+            creation_time=int(version["creation_timestamp"]),
+            manifest_digest=manifest.digest,
+            files=tuple((r.name, r.digest) for r in manifest.resources),
+            requirements=tuple(requirements.parse(text or "")),
+            datasets=tuple(sorted(set(datasets), key=lambda d: (d.name, d.digest, d.context or ""))),
+            metrics=tuple(metrics),
+            task=task,
+            description=str(version.get("description") or "") or None,
+            signature_key_id=signature.key_id if signature is not None else None,
+            tool_version=__version__,
+            flavors=tuple(sorted(_flavors(mlmodel))),
+        )
+
+    def generate(self, name: str, version: str | int) -> str:
+        """Generate (and validate) the version's CycloneDX JSON text."""
+        with self.db.read() as conn:
+            ref = records.find_version(conn, name, version)
+        return self.render_for(ref)
+
+    def render_for(self, ref: VersionRef) -> str:
+        return render(self.facts_of(ref))
+
+    def store(self, conn: Connection, ref: VersionRef, text: str) -> str:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        records.put_sbom(
+            conn,
+            ref,
+            {"spec_version": SPEC_VERSION, "digest": digest, "document": text, "creation_time": now_ms()},
+        )
+        return digest
+
+    def document(self, name: str, version: str | int) -> dict[str, Any]:
+        """The stored SBOM, generated and stored first when the version has none yet."""
+        import json
+
+        with self.db.read() as conn:
+            ref = records.find_version(conn, name, version)
+            row = records.sbom_row(conn, ref)
+        if row is None:
+            text = render(self.facts_of(ref))
+            self.db.run_write(lambda conn: self.store(conn, ref, text))
+        else:
+            text = row.document
+        result: dict[str, Any] = json.loads(text)
+        return result
+
+    def facts_for(self, name: str, version: int) -> dict[str, Any]:
+        try:
+            with self.db.read() as conn:
+                row = records.sbom_row(conn, records.find_version(conn, name, version))
+        except Exception:
+            return {}
+        return {"present": row is not None, "digest": row.digest if row is not None else None}
+
+
+def _flavors(mlmodel: str) -> list[str]:
+    """The flavor names in an MLmodel file (top-level keys under ``flavors:``)."""
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(mlmodel) or {}
+    except yaml.YAMLError:
+        return []
+    flavors = parsed.get("flavors") if isinstance(parsed, dict) else None
+    return [str(name) for name in flavors] if isinstance(flavors, dict) else []
