@@ -83,10 +83,10 @@ def check_before_serving(model_uri: str, tracking_uri: str | None) -> None:
     client = Client(tracking_uri) if tracking_uri else _context().client()
     name, suffix, alias = _parse_models_uri(model_uri)
     if alias is not None:
-        answer = client.transport.call(
+        by_alias = client.transport.call(
             "GET", "/2.0/mlflow/registered-models/alias", {"name": name, "alias": alias}
         )
-        found = (name, str(answer["model_version"]["version"]))
+        found = (name, str(by_alias["model_version"]["version"]))
     elif suffix is not None and suffix.isdigit():
         found = (name, suffix)
     else:
