@@ -69,6 +69,11 @@ class ServerConfig:
     # at that moment (or an admin break-glass); unprotected aliases are untouched. Off here so
     # in-process apps and plain MLflow set-ups keep today's behaviour.
     promotion_gate: bool = False
+    # Promotion gate (governance/approvals): when on, a protected alias or the Production stage
+    # moves only by executing an approved four-eyes promotion request whose policy gate passes
+    # at that moment (or an admin break-glass); unprotected aliases are untouched. Off here so
+    # in-process apps and plain MLflow set-ups keep today's behaviour.
+    promotion_gate: bool = False
     # Secret scanning on write (governance/secrets): "redact" keeps credentials out of the
     # store without failing a training script mid-run; "block" refuses the write (strictest);
     # "warn" stores the value and records a finding. Text artifacts are scanned up to

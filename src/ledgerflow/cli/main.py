@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("ledgerflow.cli.audit", "audit"),
     "keys": ("ledgerflow.cli.keys", "keys"),
     "sign": ("ledgerflow.cli.sign", "sign"),
+    "gate": ("ledgerflow.cli.gate", "gate"),
     "evaluate": ("ledgerflow.cli.evaluate", "evaluate"),
     "monitor": ("ledgerflow.cli.evaluate", "monitor"),
     "scan": ("ledgerflow.cli.scan", "scan"),

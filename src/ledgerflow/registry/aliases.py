@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection
 from ledgerflow.errors import InvalidParameter
 from ledgerflow.registry.events import EventHook
 from ledgerflow.registry.model_versions import require_version
+from ledgerflow.registry.promotion import PromotionHook
 from ledgerflow.registry.registered_models import require_model
-from ledgerflow.registry.validation import validate_alias
+from ledgerflow.registry.validation import parse_version, validate_alias
 from ledgerflow.store import registry as store
 from ledgerflow.store import registry_versions as version_store
 from ledgerflow.store.database import Database
@@ -26,13 +27,18 @@ class AliasService:
     def __init__(self, db: Database, events: EventHook | None = None) -> None:
         self.db = db
         self.events = events or EventHook()
+        # Asked before a move; the governance layer installs the promotion gate here.
+        self.promotion = PromotionHook()
 
     def set(self, name: str, alias: str, version: str | int) -> None:
         alias = validate_alias(alias)
+        permit = self.promotion.before(name, parse_version(version), f"alias:{alias}")
 
         def set_alias(conn: Connection) -> int | None:
             model = require_model(conn, name)
             row = require_version(conn, model, version)
+            if permit is not None:
+                permit(conn)
             current = store.alias_version(conn, model.registered_model_id, alias)
             if current == row.version:
                 return None

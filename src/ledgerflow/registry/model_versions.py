@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
 from ledgerflow.registry.events import EventHook, tag_dict
+from ledgerflow.registry.promotion import PromotionHook
 from ledgerflow.registry.registered_models import require_model
 from ledgerflow.registry.sources import SourceResolver
 from ledgerflow.registry.validation import (
@@ -58,6 +59,8 @@ class ModelVersionService:
         self.events = events or EventHook()
         self.artifacts = artifacts
         self.sources = SourceResolver(locations)
+        # Asked before a stage change; the governance layer installs the promotion gate here.
+        self.promotion = PromotionHook()
         # Governance checks run in the creating transaction once the row exists (signing:
         # sign or demand a signature); one returning (status, message) holds the version back
         # from READY.
@@ -171,10 +174,13 @@ class ModelVersionService:
 
         archived: list[str] = []
         previous: list[str] = []
+        permit = self.promotion.before(name, parse_version(version), f"stage:{target}")
 
         def transition(conn: Connection) -> dict[str, Any]:
             model = require_model(conn, name)
             row = require_version(conn, model, version)
+            if permit is not None:
+                permit(conn)
             now = now_ms()
             archived.clear()
             previous[:] = [str(row.current_stage)]

@@ -20,6 +20,10 @@ VALID_ACTIONS: dict[str, tuple[str, ...]] = {
     "model_version_tag": ("set", "deleted"),
     "model_version_alias": ("created", "deleted"),
     "registered_model_tag": ("set", "deleted"),
+    # Four-eyes promotion and the policy gate (governance/approvals, governance/policy).
+    "promotion_request": ("created", "approved", "rejected", "invalidated", "expired", "promoted"),
+    "policy_evaluation": ("failed",),
+    "promotion": ("break_glass",),
     # Drift monitoring: a version's production inputs drifted past its alert rule.
     "drift": ("alert",),
     # Alerts (governance/alerts): a run set to FAILED; a metric crossing an alert rule.
@@ -28,6 +32,11 @@ VALID_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 OURS = frozenset(
     {"model_version.stage_transitioned", "registered_model_tag.set", "registered_model_tag.deleted", "drift.alert", "run.failed", "metric.threshold"}
+)
+OURS |= frozenset(
+    f"{entity}.{action}"
+    for entity in ("promotion_request", "policy_evaluation", "promotion")
+    for action in VALID_ACTIONS[entity]
 )
 
 _EXAMPLES: dict[str, dict[str, Any]] = {
@@ -58,6 +67,30 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "model_version_alias.deleted": {"name": "example_model", "alias": "champion"},
     "registered_model_tag.set": {"name": "example_model", "key": "example_key", "value": "v"},
     "registered_model_tag.deleted": {"name": "example_model", "key": "example_key"},
+    **{
+        f"promotion_request.{action}": {
+            "request_id": "0123456789abcdef0123456789abcdef",
+            "name": "example_model",
+            "version": "1",
+            "target": "alias:champion",
+        }
+        for action in ("created", "approved", "rejected", "invalidated", "expired", "promoted")
+    },
+    "policy_evaluation.failed": {
+        "evaluation_id": "0123456789abcdef0123456789abcdef",
+        "name": "example_model",
+        "version": "1",
+        "target": "alias:champion",
+        "failing_rules": ["accuracy"],
+    },
+    "promotion.break_glass": {
+        "name": "example_model",
+        "version": "1",
+        "target": "alias:champion",
+        "by": "admin",
+        "reason": "hotfix",
+        "severity": "high",
+    },
     "run.failed": {
         "run_id": "0123456789abcdef0123456789abcdef",
         "experiment_id": "1",

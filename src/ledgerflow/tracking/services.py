@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
+from ledgerflow.governance.approvals.requests import PromotionRequests
 from ledgerflow.governance.facts import FactRegistry
 from ledgerflow.governance.monitoring.subsystem import MonitoringSubsystem, build_monitoring
+from ledgerflow.governance.policy.service import PolicyService
 from ledgerflow.governance.signing.attestations import AttestationService
 from ledgerflow.governance.signing.subsystem import SigningSubsystem, build_signing
 from ledgerflow.registry.service import RegistryService, build_registry
@@ -46,6 +48,9 @@ class Services:
     signing: SigningSubsystem
     # Signed statements about model versions; see governance/signing/attestations.py.
     attestations: AttestationService
+    # Policy documents and evaluations, four-eyes promotion requests (governance/policy, approvals).
+    policies: PolicyService = field(init=False)
+    promotions: PromotionRequests = field(init=False)
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -69,7 +74,7 @@ def build_services(config: ServerConfig) -> Services:
     signing = build_signing(db, config, artifacts, audit, runs, registry)
     facts = FactRegistry()
     signing.install(facts)
-    return Services(
+    services = Services(
         config=config,
         db=db,
         locations=locations,
@@ -86,3 +91,7 @@ def build_services(config: ServerConfig) -> Services:
         signing=signing,
         attestations=signing.attestations,
     )
+    from ledgerflow.governance.approvals.install import install_promotion_governance
+
+    services.policies, services.promotions = install_promotion_governance(services)
+    return services

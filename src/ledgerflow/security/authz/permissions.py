@@ -18,6 +18,8 @@ READ: Final = "read"
 EDIT: Final = "edit"
 MANAGE: Final = "manage"
 PROMOTE: Final = "promote"
+# Approving someone else's promotion request (four-eyes); held by approvers and managers.
+APPROVE: Final = "approve"
 
 EXPERIMENT: Final = "experiment"
 REGISTERED_MODEL: Final = "registered_model"
@@ -33,7 +35,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     "viewer": frozenset({READ}),
     "editor": frozenset({READ, EDIT}),
     "promoter": frozenset({READ, PROMOTE}),
-    "manager": frozenset({READ, EDIT, MANAGE, PROMOTE}),
+    "approver": frozenset({READ, APPROVE}),
+    "manager": frozenset({READ, EDIT, MANAGE, PROMOTE, APPROVE}),
 }
 MANAGER: Final = "manager"
 NONE: Final = "none"

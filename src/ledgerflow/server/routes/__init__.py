@@ -13,6 +13,7 @@ from ledgerflow.server.routes import (
     auth,
     authz,
     experiments,
+    governance_policy,
     logged_models,
     misc,
     monitoring,
@@ -37,6 +38,7 @@ ALL_TABLES = [
     auth.TABLE,
     authz.TABLE,
     misc.TABLE,
+    governance_policy.TABLE,
     monitoring.TABLE,
 ]
 

@@ -1,0 +1,1 @@
+"""Four-eyes promotion: PromotionRequest state machine and the promotion gate it feeds."""

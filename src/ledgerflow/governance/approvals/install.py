@@ -1,0 +1,24 @@
+"""Wire the policy service, the promotion requests and the promotion gate into a server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ledgerflow.governance.approvals.gate import PromotionGate
+from ledgerflow.governance.approvals.requests import PromotionRequests
+from ledgerflow.governance.policy.service import PolicyService
+from ledgerflow.registry.promotion import PromotionHook
+
+if TYPE_CHECKING:
+    from ledgerflow.tracking.services import Services
+
+
+def install_promotion_governance(services: Services) -> tuple[PolicyService, PromotionRequests]:
+    policies = PolicyService(services)
+    requests = PromotionRequests(services, policies)
+    # One gate, asked by both the alias service and the stage-transition code.
+    hook = PromotionHook()
+    hook.install(PromotionGate(services, requests))
+    services.registry.aliases.promotion = hook
+    services.registry.versions.promotion = hook
+    return policies, requests
