@@ -79,6 +79,15 @@ def set_disabled(conn: Connection, username: str, now: int, disabled: bool) -> s
     return str(row.user_id)
 
 
+def set_admin(conn: Connection, username: str, is_admin: bool, now: int) -> None:
+    row = user_by_name(conn, username)
+    if row is None or row.disabled_time is not None:
+        raise ResourceDoesNotExist(f"User '{username}' does not exist.")
+    conn.execute(
+        users.update().where(users.c.user_id == row.user_id).values(is_admin=is_admin, last_update_time=now)
+    )
+
+
 def set_password_hash(conn: Connection, user_id: str, password_hash: str, now: int) -> None:
     conn.execute(
         users.update()

@@ -246,3 +246,29 @@ def model_by_name(conn: Connection, name: str) -> int | None:
         sa.select(registered_models.c.registered_model_id).where(registered_models.c.name == name)
     ).scalar()
     return None if value is None else int(value)
+
+
+def direct_grants(conn: Connection, user_id: str) -> list[tuple[str, str, str]]:
+    """A user's own grants (not through groups or everyone): (resource type, experiment id or
+    registered model name, role), as MLflow's user record lists them."""
+    g = resource_grants.c
+    query = (
+        sa.select(g.resource_type, g.resource_id, g.role, registered_models.c.name)
+        .outerjoin(
+            registered_models,
+            sa.and_(
+                g.resource_type == "registered_model",
+                registered_models.c.registered_model_id == g.resource_id,
+            ),
+        )
+        .where(g.principal_type == "user", g.principal_id == user_id)
+        .order_by(g.resource_type, g.resource_id)
+    )
+    found: list[tuple[str, str, str]] = []
+    for row in conn.execute(query):
+        if row.resource_type == "registered_model":
+            if row.name is not None:
+                found.append((str(row.resource_type), str(row.name), str(row.role)))
+        else:
+            found.append((str(row.resource_type), str(row.resource_id), str(row.role)))
+    return found

@@ -33,7 +33,14 @@ EXEMPT_PREFIXES = ("/static/",)
 API_PREFIXES = ("/api/", "/ajax-api/", "/get-artifact", "/model-versions/get-artifact")
 # POST endpoints that only read (MLflow sends searches as POST bodies).
 _READ_POSTS = ("/search", "/search-datasets", "/get-latest-versions")
-_ADMIN_PATHS = ("/2.0/ledgerflow/users/create", "/2.0/ledgerflow/users/disable", "/2.0/ledgerflow/users/list")
+_ADMIN_PATHS = (
+    "/2.0/ledgerflow/users/create",
+    "/2.0/ledgerflow/users/disable",
+    "/2.0/ledgerflow/users/list",
+    "/2.0/mlflow/users/create",
+    "/2.0/mlflow/users/update-admin",
+    "/2.0/mlflow/users/delete",
+)
 BAD_CREDENTIALS = "Invalid credentials, or too many failed attempts; try again later."
 REALM = b'Basic realm="ledgerflow"'
 

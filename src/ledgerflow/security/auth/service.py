@@ -141,6 +141,7 @@ class AuthService:
     def set_disabled(self, username: str, disabled: bool = True, actor: str | None = None) -> None:
         self.db.run_write(store.set_disabled, username, _now_ms(), disabled)
         self._admin_known = False
+        self.cache.clear()
         self._event(
             "auth.disable_user" if disabled else "auth.enable_user", "success", actor, username=username
         )
@@ -152,7 +153,23 @@ class AuthService:
             raise ResourceDoesNotExist(f"User '{username}' does not exist.")
         self.policy.check(password, username)
         self.db.run_write(store.set_password_hash, row.user_id, self.passwords.hash(password), _now_ms())
+        # The old password stops at once here (other replicas re-check within the bound).
+        self.cache.clear()
         self._event("auth.change_password", "success", actor, username=username)
+
+    def set_admin(self, username: str, is_admin: bool, actor: str | None = None) -> None:
+        """Promote or demote a user; cached credentials pick it up within the revocation bound."""
+        self.db.run_write(store.set_admin, username, is_admin, _now_ms())
+        self._admin_known = False
+        self.cache.clear()
+        self._event("auth.set_admin", "success", actor, username=username, is_admin=is_admin)
+
+    def check_password(self, username: str, password: str) -> bool:
+        """Whether *password* is *username*'s current one (for self-service changes)."""
+        with self.db.read() as conn:
+            row = store.user_by_name(conn, username)
+        usable = row is not None and row.kind == USER and row.disabled_time is None
+        return self.passwords.verify(row.password_hash if usable and row is not None else None, password)
 
     def bootstrap(self) -> str | None:
         """Create the first admin from the environment if none exists; returns its name."""
@@ -188,7 +205,12 @@ class AuthService:
         if entry is not None:
             with self.db.read() as conn:
                 row = store.user_by_id(conn, entry.identity.user_id or "")
-                if row is not None and row.disabled_time is None and row.password_hash == entry.extra:
+                if (
+                    row is not None
+                    and row.disabled_time is None
+                    and row.password_hash == entry.extra
+                    and bool(row.is_admin) == entry.identity.is_admin
+                ):
                     self.cache.confirm(entry)
                     return entry.identity
             self.cache.drop(key)
@@ -236,6 +258,10 @@ class AuthService:
                 return None
             groups = store.groups_of(conn, row.owner_id)
         entry = self.cache.get(key)
+        if entry is not None and entry.identity.is_admin and not row.is_admin:
+            # Demoted since the token was cached: build the identity afresh.
+            self.cache.drop(key)
+            entry = None
         if entry is not None:
             self.cache.confirm(entry)
         else:
@@ -342,6 +368,8 @@ class AuthService:
                 self.cache.drop("s:" + hashed)
                 return None
             entry = self.cache.get("s:" + hashed)
+            if entry is not None and entry.identity.is_admin != bool(row.is_admin):
+                entry = None  # promoted or demoted since the session was cached
             if entry is None:
                 user = store.user_by_id(conn, row.user_id)
                 assert user is not None

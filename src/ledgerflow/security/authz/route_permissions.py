@@ -199,6 +199,22 @@ REST: dict[tuple[str, str], Requirement] = {
     ("POST", f"{_LF}/grants/create"): _signed_in(),
     ("GET", f"{_LF}/grants/list"): _signed_in(),
     ("POST", f"{_LF}/grants/delete"): _signed_in(),
+    # MLflow's basic-auth API (server/routes/mlflow_auth.py). Users: admins, except that a user
+    # reads their own record and changes their own password (the handler checks who). Grants:
+    # the resource's managers, as MLflow allows.
+    ("POST", f"{_MLFLOW}/users/create"): _admin(),
+    ("GET", f"{_MLFLOW}/users/get"): _signed_in(),
+    ("PATCH", f"{_MLFLOW}/users/update-password"): _signed_in(),
+    ("PATCH", f"{_MLFLOW}/users/update-admin"): _admin(),
+    ("DELETE", f"{_MLFLOW}/users/delete"): _admin(),
+    ("POST", f"{_EXP}/permissions/create"): _experiment(MANAGE),
+    ("GET", f"{_EXP}/permissions/get"): _experiment(MANAGE),
+    ("PATCH", f"{_EXP}/permissions/update"): _experiment(MANAGE),
+    ("DELETE", f"{_EXP}/permissions/delete"): _experiment(MANAGE),
+    ("POST", f"{_RM}/permissions/create"): _model(MANAGE),
+    ("GET", f"{_RM}/permissions/get"): _model(MANAGE),
+    ("PATCH", f"{_RM}/permissions/update"): _model(MANAGE),
+    ("DELETE", f"{_RM}/permissions/delete"): _model(MANAGE),
     # Evaluations and drift monitoring of a model version (routes/monitoring.py).
     ("POST", f"{_LF}/evaluations/create"): _model(EDIT),
     ("GET", f"{_LF}/evaluations/list"): _model(READ),
@@ -221,25 +237,6 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_LF}/model-versions/attestations/verify"): _model(READ),
     ("GET", f"{_LF}/model-versions/sbom"): _model(READ),
     ("GET", "/3.0/mlflow/server-info"): _signed_in(),
-    # Policy as code and four-eyes promotion (governance/policy, governance/approvals). Endpoints
-    # naming a request or an evaluation by id check the model's permission in the handler.
-    ("GET", f"{_LF}/policies/schema"): _signed_in(),
-    ("POST", f"{_LF}/policies/validate"): _signed_in(),
-    ("POST", f"{_LF}/policies/create"): _admin(),
-    ("GET", f"{_LF}/policies/get"): _signed_in(),
-    ("GET", f"{_LF}/policies/list"): _signed_in(),
-    ("POST", f"{_LF}/policies/retire"): _admin(),
-    ("POST", f"{_LF}/policies/evaluate"): _model(READ),
-    ("GET", f"{_LF}/policies/evaluations/get"): _signed_in(),
-    ("GET", f"{_LF}/policies/evaluations/list"): _model(READ),
-    ("POST", f"{_LF}/promotion-requests/create"): _model(EDIT),
-    ("GET", f"{_LF}/promotion-requests/get"): _signed_in(),
-    ("GET", f"{_LF}/promotion-requests/list"): _filtered(),
-    ("POST", f"{_LF}/promotion-requests/approve"): _signed_in(),
-    ("POST", f"{_LF}/promotion-requests/reject"): _signed_in(),
-    ("POST", f"{_LF}/promotion-requests/cancel"): _signed_in(),
-    ("POST", f"{_LF}/promotion-requests/promote"): _signed_in(),
-    ("POST", f"{_LF}/promotions/break-glass"): _admin(),
 }
 
 _PROXY = "/2.0/mlflow-artifacts/artifacts"

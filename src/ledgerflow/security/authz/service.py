@@ -381,6 +381,24 @@ class AuthzService:
         with self.db.read() as conn:
             return store.list_grants(conn, kind, resource_id)
 
+    def direct_grants(self, username: str) -> list[tuple[str, str, str]]:
+        """The user's own grants: (resource type, experiment id or model name, role)."""
+        with self.db.read() as conn:
+            user = store.require_user(conn, username)
+            return store.direct_grants(conn, str(user.user_id))
+
+    def direct_role(self, resource_type: str, resource: str, username: str) -> str | None:
+        """The role granted to *username* itself on one resource (None: no direct grant)."""
+        resource_type = perm.check_resource_type(resource_type)
+        resource_id = self.resolve(resource_type, resource)
+        with self.db.read() as conn:
+            user = store.require_user(conn, username)
+            grants = store.list_grants(conn, resource_type, resource_id)
+        for grant in grants:
+            if grant["principal_type"] == perm.USER and grant["principal"] == user.username:
+                return str(grant["role"])
+        return None
+
     def create_group(self, name: str, *, actor: str | None) -> dict[str, Any]:
         name = check_username(name)
         now = _now_ms()

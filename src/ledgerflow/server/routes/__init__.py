@@ -13,9 +13,9 @@ from ledgerflow.server.routes import (
     auth,
     authz,
     experiments,
-    governance_policy,
     logged_models,
     misc,
+    mlflow_auth,
     monitoring,
     registry,
     runs,
@@ -37,8 +37,8 @@ ALL_TABLES = [
     audit.TABLE,
     auth.TABLE,
     authz.TABLE,
+    mlflow_auth.TABLE,
     misc.TABLE,
-    governance_policy.TABLE,
     monitoring.TABLE,
 ]
 
