@@ -237,6 +237,25 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_LF}/model-versions/attestations/verify"): _model(READ),
     ("GET", f"{_LF}/model-versions/sbom"): _model(READ),
     ("GET", "/3.0/mlflow/server-info"): _signed_in(),
+    # Policy as code and four-eyes promotion (governance/policy, governance/approvals). Endpoints
+    # naming a request or an evaluation by id check the model's permission in the handler.
+    ("GET", f"{_LF}/policies/schema"): _signed_in(),
+    ("POST", f"{_LF}/policies/validate"): _signed_in(),
+    ("POST", f"{_LF}/policies/create"): _admin(),
+    ("GET", f"{_LF}/policies/get"): _signed_in(),
+    ("GET", f"{_LF}/policies/list"): _signed_in(),
+    ("POST", f"{_LF}/policies/retire"): _admin(),
+    ("POST", f"{_LF}/policies/evaluate"): _model(READ),
+    ("GET", f"{_LF}/policies/evaluations/get"): _signed_in(),
+    ("GET", f"{_LF}/policies/evaluations/list"): _model(READ),
+    ("POST", f"{_LF}/promotion-requests/create"): _model(EDIT),
+    ("GET", f"{_LF}/promotion-requests/get"): _signed_in(),
+    ("GET", f"{_LF}/promotion-requests/list"): _filtered(),
+    ("POST", f"{_LF}/promotion-requests/approve"): _signed_in(),
+    ("POST", f"{_LF}/promotion-requests/reject"): _signed_in(),
+    ("POST", f"{_LF}/promotion-requests/cancel"): _signed_in(),
+    ("POST", f"{_LF}/promotion-requests/promote"): _signed_in(),
+    ("POST", f"{_LF}/promotions/break-glass"): _admin(),
 }
 
 _PROXY = "/2.0/mlflow-artifacts/artifacts"

@@ -13,6 +13,7 @@ from ledgerflow.server.routes import (
     auth,
     authz,
     experiments,
+    governance_policy,
     logged_models,
     misc,
     mlflow_auth,
@@ -39,6 +40,7 @@ ALL_TABLES = [
     authz.TABLE,
     mlflow_auth.TABLE,
     misc.TABLE,
+    governance_policy.TABLE,
     monitoring.TABLE,
 ]
 
