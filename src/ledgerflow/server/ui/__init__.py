@@ -22,6 +22,8 @@ from ledgerflow.server.ui.data import UiData
 from ledgerflow.server.ui.headers import SecurityHeaders
 from ledgerflow.server.ui.models_data import ModelsData
 from ledgerflow.server.ui.models_pages import ModelsPages
+from ledgerflow.server.ui.monitoring_page import PATH as MONITORING_PATH
+from ledgerflow.server.ui.monitoring_page import MonitoringPage
 from ledgerflow.server.ui.pages import Pages
 from ledgerflow.server.ui.rendering import Renderer
 from ledgerflow.server.ui.run_page import RunPage
@@ -50,6 +52,7 @@ def routes(services: Services) -> list[BaseRoute]:
         page("/models", models.models),
         page("/models/{name}", models.model),
         page("/models/{name}/versions/{version}", models.version),
+        page(MONITORING_PATH, MonitoringPage(services, renderer).page),
         page(audit_page.PATH, audit_page.AuditPage(services.db, renderer).page),
         page("/favicon.ico", favicon),
         Mount("/static", app=SecurityHeaders(StaticFiles(directory=str(STATIC))), name="static"),
