@@ -120,7 +120,9 @@ def build_world(client: TestClient) -> World:
     for user, role in (("alice", "manager"), ("dave", "manager"), ("bob", "approver"), ("carol", "approver")):
         services.authz.grant("experiment", eid, "user", user, "editor", actor=None)
         services.authz.grant("registered_model", model, "user", user, role, actor=None)
-    run = ok(client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": eid}, headers=basic("alice")))
+    run = ok(
+        client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": eid, "user_id": "alice"}, headers=basic("alice"))
+    )
     return World(client, model, eid, run["run"]["info"]["run_id"], sources)
 
 
