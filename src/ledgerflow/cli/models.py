@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,8 +38,27 @@ def models() -> None:
 @click.option("--env-manager", type=click.Choice(_ENV_MANAGERS), default="local", show_default=True)
 @click.option("-t", "--timeout", default=60.0, show_default=True, type=float, help="Seconds per request.")
 @click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs are resolved.")
+@click.option(
+    "--monitor-sample-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of scored rows sent to drift monitoring as windows (0: off).",
+)
+@click.option(
+    "--monitor-name", default=None, help="Registered model to monitor (default: from a models:/ URI)."
+)
+@click.option("--monitor-version", default=None, help="Its version (default: from a models:/ URI).")
+@click.option("--monitor-batch-rows", type=int, default=1000, show_default=True, help="Rows per window.")
+@click.option("--monitor-flush-seconds", type=float, default=60.0, show_default=True)
 def serve(
-    model_uri: str, host: str, port: int, env_manager: str, timeout: float, tracking_uri: str | None
+    model_uri: str,
+    host: str,
+    port: int,
+    env_manager: str,
+    timeout: float,
+    tracking_uri: str | None,
+    **monitor: Any,
 ) -> None:
     """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version)."""
     from ledgerflow.cli.listen import bind_listener, bound_port, check_host, display_address
@@ -54,9 +74,38 @@ def serve(
 
     check_before_serving(model_uri, tracking_uri)
     model = load_model(model_uri, tracking_uri=tracking_uri)
+    sampler = _monitor_sampler(model_uri, tracking_uri, monitor)
     sock = bind_listener(host, port)
     click.echo(f"Serving the model on http://{display_address(host, bound_port(sock))}", err=True)
-    run_server(model, host, bound_port(sock), timeout, sock=sock)
+    try:
+        run_server(
+            model, host, bound_port(sock), timeout, sock=sock, observe=sampler.offer if sampler else None
+        )
+    finally:
+        if sampler is not None:
+            sampler.close()
+
+
+def _monitor_sampler(model_uri: str, tracking_uri: str | None, options: dict[str, Any]) -> Any:
+    """The request sampler ``--monitor-sample-rate`` asks for (None when it is 0)."""
+    rate = options["monitor_sample_rate"]
+    if not rate:
+        return None
+    from ledgerflow.client.client import Client
+    from ledgerflow.governance.evaluation.runner import resolve_version
+    from ledgerflow.governance.monitoring.sampler import RequestSampler, SamplerSettings, client_sender
+
+    settings = SamplerSettings(rate, options["monitor_batch_rows"], options["monitor_flush_seconds"])
+    name, version = options["monitor_name"], options["monitor_version"]
+    if not (name and version):
+        found = resolve_version(Client(tracking_uri), model_uri)
+        if found is None:
+            raise InvalidParameter(
+                "--monitor-sample-rate needs a models:/<name>/<version> URI or --monitor-name and --monitor-version."
+            )
+        name, version = found
+    click.echo(f"Monitoring {rate:.0%} of scored rows into {name} version {version}", err=True)
+    return RequestSampler(settings, client_sender(name, str(version), tracking_uri))
 
 
 @models.command()

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -53,11 +54,15 @@ def _parse_content_type(header: str | None) -> tuple[str, dict[str, str]]:
 class ScoringApp:
     """State of one scoring server: the model and its input schema."""
 
-    def __init__(self, model: PyFuncModel, timeout: float | None = None) -> None:
+    def __init__(
+        self, model: PyFuncModel, timeout: float | None = None, observe: Callable[[Any], None] | None = None
+    ) -> None:
         self.model = model
         signature = model.metadata.signature
         self.schema = signature.inputs if signature is not None else None
         self.timeout = timeout
+        # Sees each successfully scored request's input (drift-monitoring sampling).
+        self.observe = observe
 
     def predict(self, body: bytes, mime: str) -> Response:
         try:
@@ -84,6 +89,8 @@ class ScoringApp:
             content = json.dumps({"predictions": parsing.to_jsonable(predictions)})
         except (TypeError, ValueError) as error:
             return _error("BAD_REQUEST", f"The model's predictions cannot be serialized as JSON: {error}")
+        if self.observe is not None:
+            self.observe(data)
         return Response(content, 200, media_type="application/json")
 
     async def invocations(self, request: Request) -> Response:
@@ -115,8 +122,10 @@ class ScoringApp:
         return Response(__version__, 200, media_type="application/json")
 
 
-def create_scoring_app(model: PyFuncModel, timeout: float | None = None) -> Starlette:
-    state = ScoringApp(model, timeout)
+def create_scoring_app(
+    model: PyFuncModel, timeout: float | None = None, observe: Callable[[Any], None] | None = None
+) -> Starlette:
+    state = ScoringApp(model, timeout, observe)
     return Starlette(
         routes=[
             Route("/ping", state.ping, methods=["GET"]),
@@ -128,12 +137,17 @@ def create_scoring_app(model: PyFuncModel, timeout: float | None = None) -> Star
 
 
 def serve(
-    model: PyFuncModel, host: str, port: int, timeout: float | None = None, sock: socket.socket | None = None
+    model: PyFuncModel,
+    host: str,
+    port: int,
+    timeout: float | None = None,
+    sock: socket.socket | None = None,
+    observe: Callable[[Any], None] | None = None,
 ) -> None:
     """Serve until interrupted; on *sock* when given (bound by the caller, who reports errors)."""
     import uvicorn
 
-    app = create_scoring_app(model, timeout)
+    app = create_scoring_app(model, timeout, observe)
     if sock is None:
         uvicorn.run(app, host=host, port=port, log_level="info")
         return
