@@ -44,6 +44,7 @@ class World:
     experiment_id: str
     run_id: str
     sources: dict[str, DictFacts]
+    model_dirs: list[str] = field(default_factory=list)
 
     @property
     def services(self) -> Any:
@@ -58,7 +59,9 @@ class World:
         return self.client.request(method, path, json=body or {}, headers=basic(user))
 
     def new_version(self, content: bytes = b"model-bytes") -> int:
-        path = f"{self.experiment_id}/{self.run_id}/artifacts/model"
+        # Each version its own folder: a later version must not change an earlier one's files.
+        self.model_dirs.append(f"{self.experiment_id}/{self.run_id}/artifacts/model-{len(self.model_dirs)}")
+        path = self.model_dirs[-1]
         put = self.client.put(
             f"/api/2.0/mlflow-artifacts/artifacts/{path}/model.pkl", content=content, headers=basic("alice")
         )
@@ -121,7 +124,11 @@ def build_world(client: TestClient) -> World:
         services.authz.grant("experiment", eid, "user", user, "editor", actor=None)
         services.authz.grant("registered_model", model, "user", user, role, actor=None)
     run = ok(
-        client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": eid, "user_id": "alice"}, headers=basic("alice"))
+        client.post(
+            "/api/2.0/mlflow/runs/create",
+            json={"experiment_id": eid, "user_id": "alice"},
+            headers=basic("alice"),
+        )
     )
     return World(client, model, eid, run["run"]["info"]["run_id"], sources)
 

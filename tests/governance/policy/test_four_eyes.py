@@ -51,7 +51,7 @@ def test_changed_artifact_invalidates_the_approval(world: World) -> None:
     request = _request(world, "dave", version)
     ok(_decide(world, "bob", request["request_id"]))
     # A file of the version changes after approval.
-    path = f"{world.experiment_id}/{world.run_id}/artifacts/model/model.pkl"
+    path = f"{world.model_dirs[-1]}/model.pkl"
     changed = world.client.put(
         f"/api/2.0/mlflow-artifacts/artifacts/{path}", content=b"tampered", headers=world.as_user("alice")
     )
