@@ -80,6 +80,7 @@ def register(
         with ledgerflow.start_run() as run:
             ledgerflow.log_input(ledgerflow.data.from_pandas(iris[0], name="iris-train"), context="training")
             ledgerflow.log_metric("accuracy", 0.97)
+            ledgerflow.set_tag("task", "classification")
             ledgerflow.set_tag("mlflow.source.git.commit", "0123456789abcdef0123456789abcdef01234567")
             info = ledgerflow.sklearn.log_model(
                 classifier, name="model", input_example=iris[0].head(3), registered_model_name=name

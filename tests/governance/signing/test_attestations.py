@@ -116,7 +116,10 @@ def test_training_provenance_from_the_run(register: Callable[..., Any]) -> None:
     assert predicate["runDetails"]["metadata"]["invocationId"] == reg.run_id
     dependencies = predicate["buildDefinition"]["resolvedDependencies"]
     assert dependencies[0]["digest"] == {"gitCommit": "0123456789abcdef0123456789abcdef01234567"}
-    assert dependencies[1]["name"] == "dataset:iris-train" and dependencies[1]["digest"]["ledgerflowDatasetDigest"]
+    assert (
+        dependencies[1]["name"] == "dataset:iris-train"
+        and dependencies[1]["digest"]["ledgerflowDatasetDigest"]
+    )
     files = predicate["buildDefinition"]["internalParameters"]["environment"]["files"]
     assert "requirements.txt" in files and len(files["requirements.txt"]["sha256"]) == 64
     assert reg.services.attestations.verify(found.attestation_id, check_files=True).files_match

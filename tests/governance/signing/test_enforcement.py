@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 import ledgerflow.pyfunc
-from ledgerflow.models.uri import download_model
 from ledgerflow.errors import LedgerflowError
+from ledgerflow.models.uri import download_model
 from ledgerflow.store.schema import audit_log
 
 LF = "/api/2.0/ledgerflow"
@@ -22,7 +22,9 @@ MV = "/api/2.0/mlflow/model-versions"
 
 def refusals(reg: Any, action: str) -> list[dict[str, Any]]:
     with reg.services.db.read() as conn:
-        rows = conn.execute(sa.select(audit_log).where(audit_log.c.action == action, audit_log.c.outcome == "denied"))
+        rows = conn.execute(
+            sa.select(audit_log).where(audit_log.c.action == action, audit_log.c.outcome == "denied")
+        )
         return [{"resource_id": row.resource_id, **json.loads(row.details)} for row in rows]
 
 
@@ -30,11 +32,20 @@ def test_platform_signature_then_tampering_is_refused_everywhere(register: Calla
     reg = register(sign_models_at_registration=True)
     version = httpx.get(f"{reg.url}{MV}/get", params={"name": reg.name, "version": reg.version}).json()
     assert version["model_version"]["status"] == "READY"
-    state = httpx.get(f"{reg.url}{LF}/model-versions/signature", params={"name": reg.name, "version": reg.version})
+    state = httpx.get(
+        f"{reg.url}{LF}/model-versions/signature", params={"name": reg.name, "version": reg.version}
+    )
     signature = state.json()["signature"]
     key_id = reg.services.signing.key.key_id
-    assert signature["status"] == "valid" and signature["key_id"] == key_id and signature["mode"] == "platform"
-    assert httpx.get(f"{reg.url}{MV}/get-download-uri", params={"name": reg.name, "version": reg.version}).status_code == 200
+    assert (
+        signature["status"] == "valid" and signature["key_id"] == key_id and signature["mode"] == "platform"
+    )
+    assert (
+        httpx.get(
+            f"{reg.url}{MV}/get-download-uri", params={"name": reg.name, "version": reg.version}
+        ).status_code
+        == 200
+    )
     # The download path load_model takes (before any unpickling) passes while files match.
     assert (Path(download_model(f"models:/{reg.name}/{reg.version}")) / "model.pkl").is_file()
 
@@ -56,7 +67,8 @@ def test_platform_signature_then_tampering_is_refused_everywhere(register: Calla
     )
     assert promote.status_code == 403
     single = httpx.get(
-        f"{reg.url}/model-versions/get-artifact", params={"name": reg.name, "version": reg.version, "path": "model.pkl"}
+        f"{reg.url}/model-versions/get-artifact",
+        params={"name": reg.name, "version": reg.version, "path": "model.pkl"},
     )
     assert single.status_code == 403
     facts = reg.services.facts.collect(reg.name, int(reg.version))["signature"]
@@ -74,6 +86,7 @@ def test_an_added_file_is_refused(register: Callable[..., Any]) -> None:
     refused = httpx.get(f"{reg.url}{MV}/get-download-uri", params={"name": reg.name, "version": reg.version})
     assert refused.status_code == 403 and "file added after signing: extra.py" in refused.json()["message"]
     single = httpx.get(
-        f"{reg.url}/model-versions/get-artifact", params={"name": reg.name, "version": reg.version, "path": "extra.py"}
+        f"{reg.url}/model-versions/get-artifact",
+        params={"name": reg.name, "version": reg.version, "path": "extra.py"},
     )
     assert single.status_code == 403 and "file not signed" in single.json()["message"]

@@ -34,8 +34,21 @@ def sign(tmp_path: Path, reg: Any, key: Path, version: str | None = None) -> dic
     out = tmp_path / f"bundle-{time.monotonic_ns()}.sig"
     result = CliRunner().invoke(
         cli,
-        ["sign", "-m", str(reg.artifact_dir), "--key", str(key), "--name", reg.name,
-         "--version", version or reg.version, "--run-id", reg.run_id, "-o", str(out)],
+        [
+            "sign",
+            "-m",
+            str(reg.artifact_dir),
+            "--key",
+            str(key),
+            "--name",
+            reg.name,
+            "--version",
+            version or reg.version,
+            "--run-id",
+            reg.run_id,
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     loaded: dict[str, Any] = json.loads(out.read_text())
@@ -89,7 +102,9 @@ def test_replay_onto_another_version_is_refused(register: Callable[..., Any], tm
 
         from ledgerflow.store.schema import audit_log
 
-        rows = list(conn.execute(sa.select(audit_log).where(audit_log.c.action == "signatures.upload_refused")))
+        rows = list(
+            conn.execute(sa.select(audit_log).where(audit_log.c.action == "signatures.upload_refused"))
+        )
     assert rows and json.loads(rows[-1].details)["key_id"] == key_id
 
 
@@ -104,8 +119,13 @@ def test_revoked_and_expired_keys(register: Callable[..., Any], tmp_path: Path) 
     assert upload(reg, sign(tmp_path, reg, key)).status_code == 200
     revoked = httpx.post(f"{reg.url}{LF}/keys/revoke", json={"key_id": key_id, "reason": "leaked"})
     assert revoked.status_code == 200 and revoked.json()["key"]["status"] == "revoked"
-    state = httpx.get(f"{reg.url}{LF}/model-versions/signature", params={"name": reg.name, "version": reg.version})
-    assert state.json()["signature"]["status"] == "invalid" and "revoked: leaked" in state.json()["signature"]["reason"]
+    state = httpx.get(
+        f"{reg.url}{LF}/model-versions/signature", params={"name": reg.name, "version": reg.version}
+    )
+    assert (
+        state.json()["signature"]["status"] == "invalid"
+        and "revoked: leaked" in state.json()["signature"]["reason"]
+    )
     params = {"name": reg.name, "version": reg.version}
     assert httpx.get(f"{reg.url}{MV}/get-download-uri", params=params).status_code == 403
 
@@ -115,7 +135,9 @@ def test_rotation_keeps_earlier_signatures(register: Callable[..., Any], tmp_pat
     key, key_id = ci_key(tmp_path, reg)
     assert upload(reg, sign(tmp_path, reg, key)).status_code == 200
     successor = SigningKey(ec.generate_private_key(ec.SECP256R1()))
-    rotated = httpx.post(f"{reg.url}{LF}/keys/rotate", json={"key_id": key_id, "public_key": successor.public_pem})
+    rotated = httpx.post(
+        f"{reg.url}{LF}/keys/rotate", json={"key_id": key_id, "public_key": successor.public_pem}
+    )
     assert rotated.status_code == 200 and rotated.json()["previous"]["rotated_to"] == successor.key_id
     params = {"name": reg.name, "version": reg.version}
     assert httpx.get(f"{reg.url}{MV}/get-download-uri", params=params).status_code == 200
@@ -127,7 +149,11 @@ def test_rotation_keeps_earlier_signatures(register: Callable[..., Any], tmp_pat
 
 def test_bad_uploads_are_clean_errors(register: Callable[..., Any]) -> None:
     reg = register(require_signature=True)
-    for bundle, code in (("not json", "INVALID_PARAMETER_VALUE"), ({"mediaType": "x"}, "INVALID_PARAMETER_VALUE"), (7, "INVALID_PARAMETER_VALUE")):
+    for bundle, code in (
+        ("not json", "INVALID_PARAMETER_VALUE"),
+        ({"mediaType": "x"}, "INVALID_PARAMETER_VALUE"),
+        (7, "INVALID_PARAMETER_VALUE"),
+    ):
         answer = upload(reg, bundle)  # type: ignore[arg-type]
         assert answer.status_code == 400 and answer.json()["error_code"] == code, answer.text
     bad_key = httpx.post(f"{reg.url}{LF}/keys/create", json={"public_key": "-----BEGIN nonsense"})

@@ -95,7 +95,7 @@ def build_signing(
     trust = TrustStore(db)
     # The server's own key vouches for what the server signs (attestations, and model
     # versions when it signs at registration); an operator can still revoke it.
-    trust.ensure(key.public_pem, SERVER_KEY_LABEL)
+    trust.ensure(key.public_pem, SERVER_KEY_LABEL, audit)
     log.info("Model signatures and attestations are signed with key %s from %s", key.key_id, path)
     files = VersionFiles(artifacts)
     signing_audit = SigningAudit(audit)

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ledgerflow.errors import InvalidParameter, ResourceAlreadyExists, ResourceConflict, ResourceDoesNotExist
 from ledgerflow.governance.signing import records
 from ledgerflow.governance.signing.keys import ALGORITHM, canonical_public_pem, key_id_of, load_public_key
 from ledgerflow.security.audit import context as audit_context
+from ledgerflow.security.audit.log import SUCCESS, AuditLog, Event
 from ledgerflow.store.database import Database
 from ledgerflow.tracking.clock import now_ms
 
@@ -167,14 +169,34 @@ class TrustStore:
         )
         return result
 
-    def ensure(self, public_key_pem: str, label: str) -> TrustedKey:
-        """Add a key unless it is already there (the server's own key at start-up)."""
+    def ensure(self, public_key_pem: str, label: str, audit: AuditLog | None = None) -> TrustedKey:
+        """Add a key unless it is already there (the server's own key at start-up); the
+        addition is an audit record of its own, as no request is behind it."""
         known = self.find(key_id_of(canonical_public_pem(public_key_pem)))
         if known is not None:
             return known
+
+        def trust(conn: Connection) -> TrustedKey:
+            key = self._insert(conn, public_key_pem, label, None, None)
+            if audit is not None:
+                audit.append(
+                    conn,
+                    Event(
+                        actor="system",
+                        action="signing_keys.trust",
+                        outcome=SUCCESS,
+                        resource_type="signing_key",
+                        resource_id=key.key_id,
+                        source_address=audit_context.LOCAL_SOURCE,
+                        details={"label": key.label, "public_key_pem": key.public_key_pem},
+                    ),
+                )
+            return key
+
         try:
-            return self.add(public_key_pem, label)
-        except ResourceAlreadyExists:  # another replica added it at the same moment
+            result: TrustedKey = self.db.run_write(trust)
+            return result
+        except (ResourceAlreadyExists, IntegrityError):  # another replica added it just now
             return self.get(key_id_of(canonical_public_pem(public_key_pem)))
 
     def revoke(self, key_id: str, reason: str | None = None) -> TrustedKey:
