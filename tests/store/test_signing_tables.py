@@ -27,7 +27,7 @@ def count(reg: Any, table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def test_signing_records_round_trip_and_cascade(register: Callable[..., Any]) -> None:
+def test_signing_records_round_trip_and_cascade(register: Callable[..., Any]) -> None:  # noqa: F811
     reg = register(sign_models_at_registration=True)
     services = reg.services
     state = services.signing.signatures.state(reg.name, reg.version)
