@@ -51,6 +51,37 @@ def models() -> None:
 @click.option("--monitor-version", default=None, help="Its version (default: from a models:/ URI).")
 @click.option("--monitor-batch-rows", type=int, default=1000, show_default=True, help="Rows per window.")
 @click.option("--monitor-flush-seconds", type=float, default=60.0, show_default=True)
+@click.option(
+    "--auth-token",
+    envvar="LEDGERFLOW_SCORING_TOKEN",
+    default=None,
+    help="Bearer token required on /invocations (prefer the LEDGERFLOW_SCORING_TOKEN variable or "
+    "--auth-token-file: command lines are visible to other local users).",
+)
+@click.option(
+    "--auth-token-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File whose first line is the bearer token required on /invocations.",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=False,
+    help="Serve a non-loopback address WITHOUT a token (anyone who reaches the port may score).",
+)
+@click.option(
+    "--allowed-hosts",
+    multiple=True,
+    help="Host names answered (name, name:port, *.domain, *), comma-separated or repeated. Default "
+    "without a token: the bound host and localhost names (DNS-rebinding defence); with one: any.",
+)
+@click.option(
+    "--allow-global",
+    "allow_globals",
+    multiple=True,
+    help="Trust this pickle global beyond the scanner's allow-list (module.Class; repeatable).",
+)
 def serve(
     model_uri: str,
     host: str,
@@ -58,14 +89,36 @@ def serve(
     env_manager: str,
     timeout: float,
     tracking_uri: str | None,
+    auth_token: str | None,
+    auth_token_file: str | None,
+    no_auth: bool,
+    allowed_hosts: tuple[str, ...],
+    allow_globals: tuple[str, ...],
     **monitor: Any,
 ) -> None:
-    """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version)."""
+    """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version).
+
+    Without a token it binds loopback only (like `ledgerflow ui`); to serve other machines set
+    LEDGERFLOW_SCORING_TOKEN or --auth-token-file, and send `Authorization: Bearer <token>`.
+    """
     from ledgerflow.cli.listen import bind_listener, bound_port, check_host, display_address
     from ledgerflow.models.pyfunc_model import load_model
     from ledgerflow.models.scoring.app import serve as run_server
+    from ledgerflow.models.scoring.auth import LOOPBACK, check_bind, resolve_token
+    from ledgerflow.security.web.hosts import HostPolicy, default_allowed_hosts
 
+    token = resolve_token(auth_token, auth_token_file)
+    check_bind(host, token, no_auth)
+    # With a token, a rebinding page gains nothing (it cannot know the token), so any Host is
+    # answered unless --allowed-hosts narrows it; without one, only local names.
+    hosts = tuple(allowed_hosts) or (None if token else default_allowed_hosts(host))
+    HostPolicy(hosts)
     check_host(host)
+    if no_auth and host not in LOOPBACK:
+        click.echo(
+            f"WARNING: serving the model WITHOUT AUTHENTICATION on {host}: anyone who can reach it can use it.",
+            err=True,
+        )
     if env_manager != "local":
         click.echo(
             f"Note: --env-manager {env_manager} is not supported; serving in this environment.", err=True
@@ -73,13 +126,21 @@ def serve(
     from ledgerflow.governance.signing.client_checks import check_before_serving
 
     check_before_serving(model_uri, tracking_uri)
-    model = load_model(model_uri, tracking_uri=tracking_uri)
+    # Pickles load through the scanner's allow-list; a registered version needs a clean scan.
+    model = load_model(model_uri, tracking_uri=tracking_uri, allow_globals=list(allow_globals))
     sampler = _monitor_sampler(model_uri, tracking_uri, monitor)
     sock = bind_listener(host, port)
     click.echo(f"Serving the model on http://{display_address(host, bound_port(sock))}", err=True)
     try:
         run_server(
-            model, host, bound_port(sock), timeout, sock=sock, observe=sampler.offer if sampler else None
+            model,
+            host,
+            bound_port(sock),
+            timeout,
+            sock=sock,
+            observe=sampler.offer if sampler else None,
+            auth_token=token,
+            allowed_hosts=hosts,
         )
     finally:
         if sampler is not None:
@@ -146,6 +207,20 @@ def predict(
         click.echo(text)
     else:
         Path(output_path).write_text(text)
+
+
+@models.command("scan-result")
+@click.option("-n", "--name", required=True, help="Registered model name.")
+@click.option("-v", "--version", required=True, help="Version number.")
+@click.option("--rescan", is_flag=True, help="Scan the version again first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@click.option("--tracking-uri", default=None)
+def scan_result(name: str, version: str, rescan: bool, as_json: bool, tracking_uri: str | None) -> None:
+    """Show a registered version's model-file scan (exit 0 clean or overridden, 1 findings,
+    2 unscannable)."""
+    from ledgerflow.cli.scan import print_scan_result
+
+    print_scan_result(name, version, rescan=rescan, as_json=as_json, tracking_uri=tracking_uri)
 
 
 @models.command("generate-dockerfile")

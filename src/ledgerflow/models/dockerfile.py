@@ -30,6 +30,8 @@ def render(python_version: str, ledgerflow_requirement: str = "ledgerflow[server
             f"    && pip install --no-cache-dir '{ledgerflow_requirement}'",
             "USER scorer",
             f"EXPOSE {PORT}",
+            "# Bound to 0.0.0.0, the server needs a token: docker run -e LEDGERFLOW_SCORING_TOKEN=<secret>",
+            "# (clients send 'Authorization: Bearer <secret>'); without one it refuses to start.",
             'HEALTHCHECK CMD python -c "import urllib.request;'
             f" urllib.request.urlopen('http://127.0.0.1:{PORT}/ping')\"",
             f'ENTRYPOINT ["ledgerflow", "models", "serve", "-m", "/opt/ml/model", "-h", "0.0.0.0", "-p", "{PORT}"]',

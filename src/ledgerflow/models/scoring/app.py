@@ -26,6 +26,7 @@ from ledgerflow import __version__
 from ledgerflow.errors import LedgerflowError
 from ledgerflow.models.pyfunc_model import PyFuncModel
 from ledgerflow.models.scoring import parsing
+from ledgerflow.models.scoring.auth import secure
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +144,21 @@ def serve(
     timeout: float | None = None,
     sock: socket.socket | None = None,
     observe: Callable[[Any], None] | None = None,
+    *,
+    auth_token: str | None = None,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> None:
     """Serve until interrupted; on *sock* when given (bound by the caller, who reports errors)."""
     import uvicorn
 
     app = create_scoring_app(model, timeout, observe)
+    # A bearer token on /invocations when configured; Host allow-list, Origin check and
+    # security headers always (see models/scoring/auth.py).
+    served = secure(app, auth_token, allowed_hosts)
     if sock is None:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(served, host=host, port=port, log_level="info")
         return
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    server = uvicorn.Server(uvicorn.Config(served, host=host, port=port, log_level="info"))
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
 
