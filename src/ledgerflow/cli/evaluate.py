@@ -40,6 +40,9 @@ def _print_numbers(title: str, values: dict[str, Any]) -> None:
 @click.option("--name", "-n", default=None, help="Log onto this registered model (with --version).")
 @click.option("--version", "-v", default=None)
 @click.option("--no-log", is_flag=True, help="Compute and print only.")
+@click.option(
+    "--set-reference", is_flag=True, help="Also make this data the version's drift reference profile."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @tracking_uri_option
 def evaluate(
@@ -67,6 +70,7 @@ def evaluate(
         name=kw["name"],
         version=kw["version"],
         log=not kw["no_log"],
+        set_reference=kw["set_reference"],
         tracking_uri=kw["tracking_uri"],
     )
     if as_json:
@@ -79,6 +83,8 @@ def evaluate(
         if status != "ok":
             click.echo(f"  {feature}: {status}")
     _print_numbers("robustness:", result.robustness)
+    if kw["set_reference"]:
+        click.echo("Reference profile set from this data (without the target)")
     if result.evaluation_id:
         click.echo(
             f"Logged evaluation {result.evaluation_id} on {result.name} version {result.version} (run {result.run_id})"

@@ -19,7 +19,15 @@ between the source and the policy rules that read it:
     ``{"present": bool, "digest": str | None}``
 ``evaluation``
     ``{"metrics": {name: float}, "fairness": {name: float}, "robustness": {name: float},
-    "dataset_digest": str | None, "evaluated_at": int | None}``  (latest evaluation)
+    "dataset_digest": str | None, "evaluated_at": int | None}``  (latest evaluation); also
+    ``"fairness_status": {feature: "ok" | "insufficient_data"}`` (a group below
+    ``min_group_size``: such groups are left out of that feature's fairness numbers, and with
+    fewer than two groups left the numbers are absent) and ``"evaluation_id"``. Names:
+    ``metrics``: ``accuracy``, ``precision_macro``, ``recall_macro``, ``f1_macro``, ``roc_auc``,
+    ``log_loss`` | ``rmse``, ``mae``, ``r2``; ``fairness``: ``<metric>.<feature>`` (e.g.
+    ``demographic_parity_ratio.sex``, ``equalized_odds_difference.sex:age_band``);
+    ``robustness``: ``noise_0.05.accuracy_ratio``, ``noise_0.05.flip_rate``,
+    ``feature_drop.max_accuracy_drop``, ``hsj.robust_accuracy_eps_0.1`` ...
 ``secrets``
     ``{"findings": int, "kinds": [str]}``  (never the secret values)
 

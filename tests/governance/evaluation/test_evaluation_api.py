@@ -186,3 +186,51 @@ def test_cli_evaluates_a_saved_model_and_logs_it(tmp_path: Path) -> None:
         ["evaluate", "-m", str(tmp_path / "model"), "--data", str(empty), "--target", "y", "--no-log"]
     )
     assert result.exit_code != 0 and "is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_logged_dataset_is_evaluated_and_becomes_the_reference(tmp_path: Path) -> None:
+    from ledgerflow.client.datasets import from_pandas
+
+    store = f"sqlite:///{tmp_path}/store.db"
+    client = Client(store)
+    _register(client, "credit")
+    frame = selection_frame(0.9)
+    path = tmp_path / "holdout.csv"
+    frame.to_csv(path, index=False)
+    run = client.create_run("0")
+    client.log_inputs(run.info.run_id, [(from_pandas(frame, source=str(path), name="holdout"), None)])
+
+    reference = f"runs:/{run.info.run_id}/datasets/holdout"
+    args = ["evaluate", "-m", "unused", "--data", reference, "--target", "y", "--sensitive", "sex"]
+    model_free = ledgerflow.evaluate(
+        ThresholdModel(),
+        reference,
+        "y",
+        sensitive="sex",
+        name="credit",
+        version=1,
+        n_boot=0,
+        set_reference=True,
+        tracking_uri=store,
+    )
+    assert model_free.dataset_name == reference and model_free.row_count == len(frame)
+    assert model_free.fairness["demographic_parity_ratio.sex"] == pytest.approx(0.9)
+    profile = client.transport.call(
+        "GET", "/2.0/ledgerflow/monitoring/reference/get", {"name": "credit", "version": "1"}
+    )
+    assert profile["reference"]["features"] == {"score": "numeric", "sex": "categorical"}
+    assert profile["reference"]["source"] == "evaluation"
+
+    unknown = invoke(
+        [
+            *args[:3],
+            "--data",
+            f"runs:/{run.info.run_id}/datasets/nope",
+            "--target",
+            "y",
+            "--no-log",
+            "--tracking-uri",
+            store,
+        ]
+    )
+    assert unknown.exit_code != 0 and "has no logged dataset named 'nope'" in unknown.stderr

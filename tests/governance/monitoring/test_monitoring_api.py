@@ -100,6 +100,10 @@ def test_windows_become_metric_history_and_an_alert_is_delivered(
     assert tags["monitoring.status"] == "degraded"
     assert hook["webhook_id"]
     assert len(api.monitoring.drift.list_windows("churn", "1", None)["windows"]) == 2
+    audit = client.transport.call("GET", "/2.0/ledgerflow/audit/records", {"resource": "churn/1"})["records"]
+    batches = {r["request_id"] for r in audit if r["action"] == "monitoring.log_monitoring_batch"}
+    assert len(batches) == 2  # the alerting batch has a second part: its queued webhook delivery
+    assert [r["action"] for r in audit].count("monitoring.set_reference_profile") == 1
 
 
 def test_consecutive_window_rule_waits_for_the_second_window(server: LiveServer) -> None:

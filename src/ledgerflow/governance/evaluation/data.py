@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -63,14 +63,13 @@ def _logged_source(client: Client, reference: str) -> str:
         raise InvalidParameter(
             f"Invalid dataset reference '{reference}': use runs:/<run_id>/datasets/<name>."
         )
-    run = client.get_run(run_id)
-    inputs: Any = getattr(run, "inputs", None)
-    for item in getattr(inputs, "dataset_inputs", None) or []:
-        dataset = getattr(item, "dataset", None)
-        if getattr(dataset, "name", None) != name:
+    run = client.transport.call("GET", "/2.0/mlflow/runs/get", {"run_id": run_id}).get("run") or {}
+    for item in (run.get("inputs") or {}).get("dataset_inputs") or []:
+        dataset = item.get("dataset") or {}
+        if dataset.get("name") != name:
             continue
         try:
-            source = json.loads(getattr(dataset, "source", "") or "{}")
+            source = json.loads(dataset.get("source") or "{}")
         except ValueError:
             source = {}
         uri = source.get("uri") if isinstance(source, dict) else None

@@ -197,12 +197,15 @@ def evaluate(
     name: str | None = None,
     version: str | int | None = None,
     log: bool = True,
+    set_reference: bool = False,
     tracking_uri: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` (a model URI or a loaded model) on ``data`` (a CSV or parquet path,
     ``runs:/<run_id>/datasets/<name>``, or a DataFrame) and, when the model is a registry
     version (``models:/name/1``, ``models:/name@alias``, or ``name``/``version`` given), log
-    the result on that version. ``robustness``: ``"default"``, ``"attacks"`` or None."""
+    the result on that version. ``robustness``: ``"default"``, ``"attacks"`` or None. With
+    ``set_reference`` the evaluation data (without the target) also becomes the version's
+    drift-monitoring reference profile."""
     from ledgerflow.client.client import Client
 
     client = Client(tracking_uri)
@@ -238,6 +241,20 @@ def evaluate(
         ),
         robustness=robustness_options,
     )
+    if set_reference and target_version is None:
+        raise InvalidParameter(
+            "set_reference needs a registry version (models:/<name>/<version>, or name and version)."
+        )
     if log and target_version is not None:
         log_evaluation(client, target_version[0], target_version[1], result)
+    if set_reference and target_version is not None:
+        from ledgerflow.governance.monitoring.client import set_reference as store_reference
+
+        store_reference(
+            target_version[0],
+            target_version[1],
+            frame.drop(columns=[target]),
+            source="evaluation",
+            tracking_uri=client.tracking_uri,
+        )
     return result
