@@ -18,6 +18,7 @@ from ledgerflow.artifacts.repository import ArtifactRepository, ArtifactWriter, 
 from ledgerflow.artifacts.roots import PROXY_SCHEME, ArtifactRoots
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
+from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.store.database import Database
 from ledgerflow.tracking.clock import now_ms
 
@@ -62,6 +63,8 @@ class Upload:
         self.writer = writer
         self.max_bytes = max_bytes
         self.hasher = StreamHasher()
+        # The first bytes, kept for the secret scan of text files at commit.
+        self.head = bytearray()
 
     def write(self, data: bytes) -> None:
         if self.max_bytes is not None and self.hasher.size + len(data) > self.max_bytes:
@@ -69,9 +72,13 @@ class Upload:
                 f"Artifact is too large: the limit for this upload is {self.max_bytes} bytes."
             )
         self.hasher.update(data)
+        room = self.service.secrets.max_file_bytes - len(self.head)
+        if room > 0:
+            self.head += data[:room]
         self.writer.write(data)
 
     def commit(self) -> Digest:
+        self.service.secrets.file(self.target.rel, bytes(self.head))
         digest = self.hasher.digest()
         with self.service.commit_lock(self.target.location):
             self.writer.commit()
@@ -95,6 +102,9 @@ class ArtifactService:
         self.db = db
         self.roots = ArtifactRoots(config, registry or default_registry())
         self._commit_locks = [threading.Lock() for _ in range(_COMMIT_LOCK_STRIPES)]
+        # Text uploads are screened for credentials before they are committed (set by the
+        # server's service container; a bare artifact service scans nothing).
+        self.secrets = SecretGuard.off()
 
     @property
     def destination(self) -> ArtifactRepository:

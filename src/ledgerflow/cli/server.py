@@ -155,6 +155,23 @@ def run_server(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
 ) -> None:
+    from ledgerflow.observability.multiproc import shared_metrics_dir
+
+    # /metrics sums the workers' counters through files in one directory, which must exist
+    # (empty) before any process creates a metric.
+    with shared_metrics_dir(needed=workers > 1):
+        _run_server(config, host, port, workers, log_level, ssl_certfile, ssl_keyfile)
+
+
+def _run_server(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> None:
     require_extra("uvicorn", "server", "The tracking server")
     require_extra("sqlalchemy", "server", "The tracking server")
     import uvicorn

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
+from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.registry.events import EventHook, tag_dict
 from ledgerflow.registry.promotion import PromotionHook
 from ledgerflow.registry.registered_models import require_model
@@ -54,9 +55,12 @@ class ModelVersionService:
         locations: ArtifactLocations,
         artifacts: ArtifactService,
         events: EventHook | None = None,
+        secrets: SecretGuard | None = None,
     ) -> None:
         self.db = db
         self.events = events or EventHook()
+        # Tags and descriptions are screened for credentials before they are stored.
+        self.secrets = secrets or SecretGuard.off()
         self.artifacts = artifacts
         self.sources = SourceResolver(locations)
         # Asked before a stage change; the governance layer installs the promotion gate here.
@@ -85,6 +89,13 @@ class ModelVersionService:
         validate_description(description)
         if run_link is not None:
             check_length("Run link", run_link, MAX_RUN_LINK_LENGTH)
+        # The version number is only known once created: findings are recorded after that,
+        # unless the policy refuses the write (then against the model).
+        tags, found = self.secrets.screen_pairs("tag", tags)
+        description, found_in_description = self.secrets.screen_text("description", description)
+        found += found_in_description
+        if self.secrets.blocks(found):
+            self.secrets.settle(found, "registered_model", name)
 
         def create(conn: Connection) -> dict[str, Any]:
             model = require_model(conn, name)
@@ -126,6 +137,7 @@ class ModelVersionService:
             return self._one(conn, model.registered_model_id, version)
 
         result: dict[str, Any] = self.db.run_write(create)
+        self.secrets.settle(found, "model_version", f"{result['name']}/{result['version']}")
         self.events.emit(
             "model_version",
             "created",
@@ -147,6 +159,7 @@ class ModelVersionService:
 
     def update(self, name: str, version: str | int, description: str | None) -> dict[str, Any]:
         validate_description(description)
+        description = self.secrets.text("description", description, "model_version", f"{name}/{version}")
 
         def update(conn: Connection) -> dict[str, Any]:
             row = require_version(conn, require_model(conn, name), version)
@@ -269,6 +282,7 @@ class ModelVersionService:
 
     def set_tag(self, name: str, version: str | int, key: str, value: str) -> None:
         validate_tag(key, value)
+        [(key, value)] = self.secrets.pairs("tag", [(key, value)], "model_version", f"{name}/{version}")
 
         def set_tag(conn: Connection) -> str:
             row = require_version(conn, require_model(conn, name), version)

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledgerflow.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.registry.events import EventHook, tag_dict
 from ledgerflow.registry.validation import (
     canonical_stage,
@@ -39,9 +40,13 @@ def already_exists(name: str) -> ResourceAlreadyExists:
 
 
 class RegisteredModelService:
-    def __init__(self, db: Database, events: EventHook | None = None) -> None:
+    def __init__(
+        self, db: Database, events: EventHook | None = None, secrets: SecretGuard | None = None
+    ) -> None:
         self.db = db
         self.events = events or EventHook()
+        # Tags and descriptions are screened for credentials before they are stored.
+        self.secrets = secrets or SecretGuard.off()
 
     def _write(self, operation: Any, name: str) -> Any:
         try:
@@ -64,6 +69,8 @@ class RegisteredModelService:
         for key, value in tags:
             validate_tag(key, value)
         validate_description(description)
+        tags = self.secrets.pairs("tag", tags, "registered_model", name)
+        description = self.secrets.text("description", description, "registered_model", name)
 
         def create(conn: Connection) -> dict[str, Any]:
             if store.find_row(conn, name) is not None:
@@ -110,6 +117,7 @@ class RegisteredModelService:
 
     def update(self, name: str, description: str | None, deployment_job_id: str | None) -> dict[str, Any]:
         validate_description(description)
+        description = self.secrets.text("description", description, "registered_model", name)
 
         def update(conn: Connection) -> dict[str, Any]:
             row = require_model(conn, name)
@@ -171,6 +179,7 @@ class RegisteredModelService:
 
     def set_tag(self, name: str, key: str, value: str) -> None:
         validate_tag(key, value)
+        [(key, value)] = self.secrets.pairs("tag", [(key, value)], "registered_model", name)
 
         def set_tag(conn: Connection) -> None:
             store.set_tag(conn, require_model(conn, name).registered_model_id, key, value)

@@ -14,6 +14,7 @@ from ledgerflow.store.database import Database
 if TYPE_CHECKING:
     from ledgerflow.artifacts.locations import ArtifactLocations
     from ledgerflow.artifacts.service import ArtifactService
+    from ledgerflow.governance.secrets import SecretGuard
 
 
 @dataclass
@@ -24,11 +25,17 @@ class RegistryService:
     events: EventHook
 
 
-def build_registry(db: Database, locations: ArtifactLocations, artifacts: ArtifactService) -> RegistryService:
-    events = EventHook()
+def build_registry(
+    db: Database,
+    locations: ArtifactLocations,
+    artifacts: ArtifactService,
+    secrets: SecretGuard | None = None,
+    events: EventHook | None = None,
+) -> RegistryService:
+    events = events or EventHook()
     return RegistryService(
-        models=RegisteredModelService(db, events),
-        versions=ModelVersionService(db, locations, artifacts, events),
+        models=RegisteredModelService(db, events, secrets),
+        versions=ModelVersionService(db, locations, artifacts, events, secrets),
         aliases=AliasService(db, events),
         events=events,
     )

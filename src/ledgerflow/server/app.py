@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import BadRequest, InvalidParameter, LedgerflowError
+from ledgerflow.observability.exposition import MetricsEndpoint, route_resolver
+from ledgerflow.observability.http_metrics import HttpMetricsMiddleware
 from ledgerflow.security.audit import context as audit_context
 from ledgerflow.security.audit.middleware import AuditContextMiddleware
 from ledgerflow.security.auth.middleware import AuthMiddleware
@@ -120,6 +122,9 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     from ledgerflow.security.authz.enforce import install as install_authorization
 
     routes = build_routes(services, table)
+    # Prometheus metrics: request counters/latency by route template, cached business gauges.
+    metrics = MetricsEndpoint(services)
+    routes.append(metrics.route())
     # Every route gets its declared permission check (default deny for undeclared ones).
     install_authorization(routes, services)
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -135,5 +140,7 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     # Host allow-list, Origin checks, CORS and security headers, ahead of any credential work
     # (and after forwarded headers settled the scheme, which decides HSTS).
     app.add_middleware(WebGuard, policy=HostPolicy(config.allowed_hosts, config.cors_allowed_origins))
+    # Inside ForwardedHeaders (which may copy the scope), so the router's matched route is seen.
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http, resolve=route_resolver(app.router))
     app.add_middleware(ForwardedHeaders, trusted=config.trusted_proxies)
     return app

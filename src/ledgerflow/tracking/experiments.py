@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from ledgerflow.errors import InvalidParameter, ResourceAlreadyExists, ResourceDoesNotExist
+from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.store import experiments as store
 from ledgerflow.store.database import Database
 from ledgerflow.tracking.clock import now_ms
@@ -26,9 +27,13 @@ SEARCH_DEFAULT_MAX_RESULTS = 1000
 
 
 class ExperimentService:
-    def __init__(self, db: Database, locations: ArtifactLocations) -> None:
+    def __init__(
+        self, db: Database, locations: ArtifactLocations, secrets: SecretGuard | None = None
+    ) -> None:
         self.db = db
         self.locations = locations
+        # Names and tags are screened for credentials before they are stored.
+        self.secrets = secrets or SecretGuard.off()
 
     def ensure_default(self) -> None:
         def create(conn: Any) -> None:
@@ -50,6 +55,8 @@ class ExperimentService:
             check_length("Tag value", value, MAX_EXPERIMENT_TAG_VALUE_LENGTH)
         if artifact_location:
             self.locations.check_client_location(artifact_location)
+        name = self.secrets.text("name", name, "experiment", name) or name
+        tags = self.secrets.pairs("tag", tags, "experiment", name)
 
         def create(conn: Any) -> int:
             existing = store.find_id_by_name(conn, name)
@@ -156,6 +163,7 @@ class ExperimentService:
     def rename(self, experiment_id: str | None, new_name: str | None) -> None:
         eid = parse_experiment_id(experiment_id)
         name = validate_experiment_name(new_name)
+        name = self.secrets.text("name", name, "experiment", str(eid)) or name
 
         def rename(conn: Any) -> None:
             row = self._existing(conn, eid)
@@ -192,6 +200,7 @@ class ExperimentService:
         eid = parse_experiment_id(experiment_id)
         validate_key("Tag", key)
         check_length("Tag value", value, MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+        [(key, value)] = self.secrets.pairs("tag", [(key, value)], "experiment", str(eid))
 
         def set_tag(conn: Any) -> None:
             self.require_active(conn, eid)

@@ -83,6 +83,8 @@ class LoggedModelService:
     def __init__(self, db: Database, experiments: ExperimentService) -> None:
         self.db = db
         self.experiments = experiments
+        # The same credential screening as the experiments' (one guard per server).
+        self.secrets = experiments.secrets
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -151,9 +153,9 @@ class LoggedModelService:
             raise InvalidParameter(
                 f"Model type exceeds the maximum length of {MAX_MODEL_TYPE_LENGTH} characters"
             )
-        param_values = _param_dict(params)
-        tag_values = _tag_dict(tags)
         model_id = new_logged_model_id()
+        param_values = _param_dict(self.secrets.pairs("param", params, "logged_model", model_id))
+        tag_values = _tag_dict(self.secrets.pairs("tag", tags, "logged_model", model_id))
 
         def create(conn: Connection) -> None:
             experiment = self.experiments.require_active(conn, eid)
@@ -206,7 +208,7 @@ class LoggedModelService:
         self.db.run_write(delete)
 
     def set_tags(self, model_id: str, tags: Sequence[tuple[str, str]]) -> None:
-        values = _tag_dict(tags)
+        values = _tag_dict(self.secrets.pairs("tag", tags, "logged_model", model_id))
 
         def set_tags(conn: Connection) -> None:
             self._require_model(conn, model_id)
@@ -224,7 +226,7 @@ class LoggedModelService:
 
     def log_params(self, model_id: str, params: Sequence[tuple[str, str]]) -> None:
         """Params are immutable, as for runs: the same value again is a no-op, a new one a 400."""
-        values = _param_dict(params)
+        values = _param_dict(self.secrets.pairs("param", params, "logged_model", model_id))
 
         def log_params(conn: Connection) -> None:
             self._require_model(conn, model_id)

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledgerflow.errors import BadRequest, InvalidParameter, ResourceDoesNotExist
+from ledgerflow.governance.secrets import SecretGuard
+from ledgerflow.registry.events import EventHook
 from ledgerflow.store import metrics as metric_store
 from ledgerflow.store import run_inputs as input_store
 from ledgerflow.store import runs as store
@@ -95,10 +97,20 @@ def _clean_tags(items: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 
 class RunService:
-    def __init__(self, db: Database, experiments: ExperimentService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        experiments: ExperimentService,
+        secrets: SecretGuard | None = None,
+        events: EventHook | None = None,
+    ) -> None:
         self.db = db
         self.experiments = experiments
         self.metrics = MetricService(db)
+        # Params, tags and names are screened for credentials before they are stored.
+        self.secrets = secrets or experiments.secrets
+        # Run status changes are announced here (run.failed alerts) after they committed.
+        self.events = events
 
     # -- transactions and checks ------------------------------------------------------------
 
@@ -156,6 +168,8 @@ class RunService:
         check_length("Run name", name, MAX_RUN_NAME_LENGTH)
         tag_map[RUN_NAME_TAG] = name
         run_id = new_run_id()
+        tag_map = dict(self.secrets.pairs("tag", list(tag_map.items()), "run", run_id))
+        name = tag_map.get(RUN_NAME_TAG, name)
 
         def create(conn: Connection) -> dict[str, Any]:
             experiment = self.experiments.require_active(conn, eid)
@@ -198,6 +212,7 @@ class RunService:
     ) -> dict[str, Any]:
         if run_name:
             check_length("Run name", run_name, MAX_RUN_NAME_LENGTH)
+            run_name = self.secrets.pairs("tag", [(RUN_NAME_TAG, run_name)], "run", run_id)[0][1]
 
         def update(conn: Connection) -> dict[str, Any]:
             row = self._active(conn, run_id)
@@ -212,9 +227,13 @@ class RunService:
                 store.set_tags(conn, run_id, {RUN_NAME_TAG: run_name})
             if changes:
                 store.update(conn, run_id, **changes)
-            return {**row._mapping, **changes}
+            return {**row._mapping, **changes, "previous_status": row.status}
 
-        return store.info_to_wire(_Row(self._write(update)))
+        updated = self._write(update)
+        previous = updated.pop("previous_status")
+        if self.events is not None and updated["status"] == "FAILED" and previous != "FAILED":
+            self.events.emit("run", "failed", _failure_event(updated))
+        return store.info_to_wire(_Row(updated))
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         """Soft delete or restore; repeating either is a no-op (BC-24)."""
@@ -271,11 +290,11 @@ class RunService:
             metric_store.log_model_points(conn, row.experiment_id, rows)
 
     def log_param(self, run_id: str, key: str, value: str) -> None:
-        params = _clean_params([(key, value)])
+        params = self.secrets.pairs("param", _clean_params([(key, value)]), "run", run_id)
         self._write(lambda conn: self._log(conn, run_id, (), params, {}, single_param=True))
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
-        tags = _clean_tags([(key, value)])
+        tags = dict(self.secrets.pairs("tag", list(_clean_tags([(key, value)]).items()), "run", run_id))
         self._write(lambda conn: self._log(conn, run_id, (), (), tags))
 
     def record_logged_model(self, run_id: str, model: dict[str, Any]) -> None:
@@ -340,7 +359,18 @@ class RunService:
                 "request contains only one param value per param key."
             )
         clean_tags = _clean_tags(tags)
+        # Params and tags only: metrics are numbers and are never scanned.
+        if clean_params or clean_tags:
+            clean_params, clean_tags = self._screen_batch(run_id, clean_params, clean_tags)
         self._write(lambda conn: self._log(conn, run_id, metrics, clean_params, clean_tags))
+
+    def _screen_batch(
+        self, run_id: str, params: list[tuple[str, str]], tags: dict[str, str]
+    ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        params, found = self.secrets.screen_pairs("param", params)
+        tag_items, found_in_tags = self.secrets.screen_pairs("tag", list(tags.items()))
+        self.secrets.settle(found + found_in_tags, "run", run_id)
+        return params, dict(tag_items)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -417,6 +447,17 @@ class RunService:
         if token:
             response["next_page_token"] = token
         return response
+
+
+def _failure_event(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run["run_uuid"],
+        "experiment_id": str(run["experiment_id"]),
+        "run_name": run.get("name"),
+        "user_id": run.get("user_id"),
+        "status": "FAILED",
+        "end_time": run.get("end_time"),
+    }
 
 
 class _Row:

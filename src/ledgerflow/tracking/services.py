@@ -11,8 +11,11 @@ from ledgerflow.governance.approvals.requests import PromotionRequests
 from ledgerflow.governance.facts import FactRegistry
 from ledgerflow.governance.monitoring.subsystem import MonitoringSubsystem, build_monitoring
 from ledgerflow.governance.policy.service import PolicyService
+from ledgerflow.governance.secrets import SecretGuard
+from ledgerflow.governance.secrets.facts import SecretFacts
 from ledgerflow.governance.signing.attestations import AttestationService
 from ledgerflow.governance.signing.subsystem import SigningSubsystem, build_signing
+from ledgerflow.registry.events import EventHook
 from ledgerflow.registry.service import RegistryService, build_registry
 from ledgerflow.registry.webhooks import WebhookService
 from ledgerflow.security.audit.log import AuditLog, build_audit_log
@@ -65,15 +68,20 @@ def build_services(config: ServerConfig) -> Services:
     audit = build_audit_log(db, config)
     locations = ArtifactLocations(config)
     artifacts = ArtifactService(config, db)
-    experiments = ExperimentService(db, locations)
-    runs = RunService(db, experiments)
+    # Credentials in params, tags, names, descriptions and text uploads (governance/secrets).
+    secrets = SecretGuard(db, audit, config.secret_policy, max_file_bytes=config.secret_scan_max_file_bytes)
+    artifacts.secrets = secrets
+    events = EventHook()
+    experiments = ExperimentService(db, locations, secrets)
+    runs = RunService(db, experiments, secrets, events)
     logged_models = LoggedModelService(db, experiments)
     experiments.ensure_default()
-    registry = build_registry(db, locations, artifacts)
+    registry = build_registry(db, locations, artifacts, secrets, events)
     facts = FactRegistry()
     signing = build_signing(db, config, artifacts, audit, runs, registry)
     facts = FactRegistry()
     signing.install(facts)
+    facts.register(SecretFacts(db))
     services = Services(
         config=config,
         db=db,

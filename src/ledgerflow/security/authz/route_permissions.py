@@ -270,6 +270,8 @@ ROUTES: dict[tuple[str, str], Requirement] = {
     ("GET", "/openapi.json"): _signed_in(),
     ("GET", "/static"): _public(),
     ("GET", "/favicon.ico"): _public(),
+    # Prometheus scrapes: operational and business counts of the whole server, admins only.
+    ("GET", "/metrics"): _admin(),
     # The proxy root lists every experiment's directory: admins only; below it, the first path
     # component names the experiment.
     ("GET", f"/api{_PROXY}"): Requirement(RESOURCE, READ, ARTIFACT_PATH, ("path",)),

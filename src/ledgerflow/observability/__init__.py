@@ -1,0 +1,1 @@
+"""Operational and business metrics in Prometheus' format (``GET /metrics``)."""
