@@ -19,6 +19,24 @@ import pytest
 
 ADMIN_PASSWORD = "Cli-Flags-Root-Passw0rd"
 USER_PASSWORD = "Cli-Flags-User-Passw0rd1"
+# The machine is shared with other test runs: generous, so slowness is not a failure.
+TIMEOUT = 60.0
+
+
+class HTTP:
+    """httpx's one-shot calls with the generous timeout."""
+
+    @staticmethod
+    def get(url: str, **kw: Any) -> httpx.Response:
+        return httpx.get(url, timeout=TIMEOUT, **kw)
+
+    @staticmethod
+    def post(url: str, **kw: Any) -> httpx.Response:
+        return httpx.post(url, timeout=TIMEOUT, **kw)
+
+    @staticmethod
+    def options(url: str, **kw: Any) -> httpx.Response:
+        return httpx.options(url, timeout=TIMEOUT, **kw)
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -63,15 +81,15 @@ def test_ui_answers_only_local_names_by_default(tmp_path: Path) -> None:
     with running(tmp_path, "ui") as url:
         port = url.rsplit(":", 1)[1]
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
-            assert httpx.get(url + "/health", headers={"Host": host}).status_code == 200
-        refused = httpx.post(
+            assert HTTP.get(url + "/health", headers={"Host": host}).status_code == 200
+        refused = HTTP.post(
             url + "/api/2.0/mlflow/experiments/create",
             json={"name": "rebound"},
             headers={"Host": f"rebind.attacker.example:{port}"},
         )
         assert refused.status_code == 403
         assert refused.json()["error_code"] == "PERMISSION_DENIED"
-        cross = httpx.post(
+        cross = HTTP.post(
             url + "/api/2.0/mlflow/experiments/create",
             json={"name": "cross"},
             headers={"Origin": "https://attacker.example"},
@@ -79,13 +97,11 @@ def test_ui_answers_only_local_names_by_default(tmp_path: Path) -> None:
         assert cross.status_code == 403
         names = [
             e["name"]
-            for e in _ok(httpx.post(url + "/api/2.0/mlflow/experiments/search", json={}))["experiments"]
+            for e in _ok(HTTP.post(url + "/api/2.0/mlflow/experiments/search", json={}))["experiments"]
         ]
         assert "rebound" not in names and "cross" not in names
         # The stock client's shape of request (no Origin) works.
-        assert (
-            httpx.post(url + "/api/2.0/mlflow/experiments/create", json={"name": "fine"}).status_code == 200
-        )
+        assert HTTP.post(url + "/api/2.0/mlflow/experiments/create", json={"name": "fine"}).status_code == 200
 
 
 def test_server_flags_are_enforced(tmp_path: Path) -> None:
@@ -98,10 +114,10 @@ def test_server_flags_are_enforced(tmp_path: Path) -> None:
     with running(tmp_path, "server", *extra) as url:
         admin = _basic("admin", ADMIN_PASSWORD)
         internal = {"Host": "mlflow.internal", **admin}
-        assert httpx.get(url + "/health", headers={"Host": "a.corp.example"}).status_code == 200
+        assert HTTP.get(url + "/health", headers={"Host": "a.corp.example"}).status_code == 200
         # The explicit list replaces the default, so even localhost names are refused now.
-        assert httpx.get(url + "/health", headers={"Host": "localhost"}).status_code == 403
-        preflight = httpx.options(
+        assert HTTP.get(url + "/health", headers={"Host": "localhost"}).status_code == 403
+        preflight = HTTP.options(
             url + "/api/2.0/mlflow/runs/log-metric",
             headers={
                 "Host": "mlflow.internal",
@@ -111,7 +127,7 @@ def test_server_flags_are_enforced(tmp_path: Path) -> None:
         )
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-origin"] == "https://notebooks.corp.example"
-        with httpx.Client(base_url=url, headers=internal) as http:
+        with httpx.Client(base_url=url, headers=internal, timeout=TIMEOUT) as http:
             for name in ("bob", "eve"):
                 _ok(
                     http.post(

@@ -99,7 +99,7 @@ def test_token_guards_invocations_but_not_health(model_dir: Path, tmp_path: Path
     body = _body(model_dir)
     with context as url:
         for path in ("/ping", "/health", "/version"):
-            assert httpx.get(url + path).status_code == 200
+            assert httpx.get(url + path, timeout=60).status_code == 200
         for headers in (
             {},
             {"Authorization": f"Bearer {TOKEN}x"},
@@ -107,7 +107,7 @@ def test_token_guards_invocations_but_not_health(model_dir: Path, tmp_path: Path
             {"Authorization": f"Basic {TOKEN}"},
             {"Authorization": TOKEN},
         ):
-            refused = httpx.post(url + "/invocations", json=body, headers=headers)
+            refused = httpx.post(url + "/invocations", json=body, headers=headers, timeout=60)
             assert refused.status_code == 401, headers
             assert refused.json()["error_code"] == "UNAUTHENTICATED"
             assert "predictions" not in refused.text
