@@ -127,6 +127,10 @@ BASE: dict[str, list[str]] = {
         ]
     ],
     "joblib.numpy_pickle": ["NumpyArrayWrapper"],
+    # Base classes of custom models: referenced by a subclass pickled by value.
+    "ledgerflow.models.flavors.pyfunc": ["PythonModel", "PythonModelContext", "TypeHints"],
+    "mlflow.pyfunc.model": ["PythonModel", "PythonModelContext"],
+    "mlflow.models.signature": ["_TypeHints"],
 }
 SPARSE = ["csr", "csc", "coo", "bsr", "dia", "dok", "lil"]
 for kind in SPARSE:

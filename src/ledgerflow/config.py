@@ -69,11 +69,6 @@ class ServerConfig:
     # at that moment (or an admin break-glass); unprotected aliases are untouched. Off here so
     # in-process apps and plain MLflow set-ups keep today's behaviour.
     promotion_gate: bool = False
-    # Promotion gate (governance/approvals): when on, a protected alias or the Production stage
-    # moves only by executing an approved four-eyes promotion request whose policy gate passes
-    # at that moment (or an admin break-glass); unprotected aliases are untouched. Off here so
-    # in-process apps and plain MLflow set-ups keep today's behaviour.
-    promotion_gate: bool = False
     # Secret scanning on write (governance/secrets): "redact" keeps credentials out of the
     # store without failing a training script mid-run; "block" refuses the write (strictest);
     # "warn" stores the value and records a finding. Text artifacts are scanned up to
@@ -97,6 +92,11 @@ class ServerConfig:
     signing_key_path: str | None = None
     sign_models_at_registration: bool = False
     require_signature: bool = False
+    # Model-file scanning (governance/scanning): globals allowed beyond the shipped allow-list
+    # (module.Class of trusted custom models; changes the recorded allow-list version, so
+    # versions are rescanned), and whether picklescan's verdict is recorded beside ours.
+    scan_allowed_globals: tuple[str, ...] = field(default_factory=tuple)
+    scan_second_opinion: bool = True
 
     def resolved_artifacts_destination(self) -> str:
         dest = self.artifacts_destination

@@ -20,6 +20,14 @@ def clean_fluent_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_fluent_state()
 
 
+@pytest.fixture(autouse=True)
+def trust_test_model_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pickles load through the scanner's allow-list: the custom PythonModel classes these
+    # tests define are trusted explicitly, as a user would trust their own model's module.
+    modules = ("tests.models.test_format", "tests.models.test_interop", "tests.models.test_scoring")
+    monkeypatch.setenv("LEDGERFLOW_ALLOW_GLOBALS", ",".join(f"{module}:*" for module in modules))
+
+
 @pytest.fixture(scope="session")
 def iris() -> tuple[Any, Any]:
     from sklearn.datasets import load_iris

@@ -84,6 +84,11 @@ json.dump({"sk": forest.predict(frame).tolist(),
 """
 
 
+# A class pickled by value carries its code: loading it means trusting these explicitly.
+SCRIPT_MODEL_GLOBALS = ["cloudpickle.cloudpickle:*", "builtins:type", "builtins:getattr", "pathlib:Path"]
+MLFLOW_SCRIPT_MODEL_GLOBALS = SCRIPT_MODEL_GLOBALS
+
+
 @pytest.mark.parametrize(
     ("venv", "fmt"), [("mlflow3", "cloudpickle"), ("mlflow3", "skops"), ("mlflow222", "cloudpickle")]
 )
@@ -95,7 +100,8 @@ def test_models_saved_by_mlflow_load_in_ledgerflow(tmp_path: Path, venv: str, fm
     assert sk.metadata.signature is not None
     raw = ledgerflow.sklearn.load_model(str(tmp_path / "sk"), skops_trusted_types=["sklearn.tree._tree.Tree"])
     assert raw.predict(FEATURES).tolist() == expected["sk"]
-    custom = ledgerflow.pyfunc.load_model(str(tmp_path / "custom"))
+    # MLflow pickles a class defined in a script by value (its code): trusted explicitly.
+    custom = ledgerflow.pyfunc.load_model(str(tmp_path / "custom"), allow_globals=MLFLOW_SCRIPT_MODEL_GLOBALS)
     assert custom.predict(FEATURES).tolist() == expected["custom"]
 
 
@@ -144,7 +150,8 @@ def test_models_saved_by_ledgerflow_load_in_mlflow(
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     theirs = json.loads(_run(python, MLFLOW_LOAD, str(tmp_path), FEATURES.to_json(orient="columns")))
     ours_sk = [float(v) for v in ledgerflow.pyfunc.load_model(str(tmp_path / "sk")).predict(FEATURES)]
-    ours_custom = [float(v) for v in ledgerflow.pyfunc.load_model(str(tmp_path / "custom")).predict(FEATURES)]
+    by_value = ledgerflow.pyfunc.load_model(str(tmp_path / "custom"), allow_globals=SCRIPT_MODEL_GLOBALS)
+    ours_custom = [float(v) for v in by_value.predict(FEATURES)]
     assert theirs["sk"] == ours_sk
     assert theirs["custom"] == ours_custom == [15.1, 16.7, 15.9]
     assert theirs["sk_signature"] and theirs["custom_signature"]

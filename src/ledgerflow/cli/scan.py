@@ -52,3 +52,44 @@ def scan(path: str, allow_globals: tuple[str, ...], as_json: bool, second_opinio
             verdict = other.get("error") or f"{other.get('issues')} issue(s)"
             click.echo(f"  second opinion: {other.get('scanner')} {other.get('version', '')}: {verdict}")
     sys.exit(EXIT_CODES[report.status])
+
+
+def print_scan_result(
+    name: str, version: str, *, rescan: bool, as_json: bool, tracking_uri: str | None
+) -> None:
+    """``ledgerflow models scan-result``: a registered version's stored scan, then exit with
+    0 (clean or overridden), 1 (findings) or 2 (unscannable)."""
+    from ledgerflow.cli.experiments import reading_client
+    from ledgerflow.governance.scanning.gate import SCAN_PATH
+    from ledgerflow.governance.scanning.report import EXIT_CODES
+
+    client = reading_client(tracking_uri)
+    body = {"name": name, "version": version}
+    if rescan:
+        answer = client.transport.call("POST", SCAN_PATH + "/rescan", body)
+    else:
+        answer = client.transport.call("GET", SCAN_PATH, body)
+    scan = answer.get("scan") or {}
+    effective = str(scan.get("effective_status"))
+    if as_json:
+        click.echo(json.dumps(scan, indent=2))
+    else:
+        click.echo(
+            f"{name} version {version}: {effective} (scan {scan.get('status')}, scanner "
+            f"{scan.get('scanner_version')}, allow-list {scan.get('allowlist_version')})"
+        )
+        for key in ("findings", "errors"):
+            for item in scan.get(key) or []:
+                click.echo(f"  {key[:-1]:8} {item.get('path')}: {item.get('message')}")
+        override = scan.get("override")
+        if override:
+            state = "active" if override.get("active") else "inactive"
+            click.echo(
+                f"  override ({state}) by {override.get('by')} until {override.get('expires_at')}: {override.get('reason')}"
+            )
+        other = scan.get("second_opinion") or {}
+        if other:
+            click.echo(
+                f"  second opinion: {other.get('scanner')} {other.get('version', '')}: {other.get('issues')} issue(s)"
+            )
+    sys.exit(0 if effective == "overridden" else EXIT_CODES.get(effective, 2))

@@ -94,9 +94,21 @@ def load_local(model_dir: str | Path) -> PyFuncModel:
 
 
 def load_model(
-    model_uri: str, dst_path: str | None = None, *, tracking_uri: str | None = None
+    model_uri: str,
+    dst_path: str | None = None,
+    *,
+    tracking_uri: str | None = None,
+    allow_globals: list[str] | None = None,
 ) -> PyFuncModel:
-    """Load a model from a URI (``models:/``, ``runs:/``, ``mlflow-artifacts:/``, a path)."""
+    """Load a model from a URI (``models:/``, ``runs:/``, ``mlflow-artifacts:/``, a path).
+
+    Pickles are read through the scanner's allow-list; ``allow_globals`` names the extra
+    globals (``module.Class``) a trusted custom model needs. A registered version
+    (``models:/name/N``, ``@alias``, stage) must have a clean scan whose file digests match
+    the downloaded files, checked before anything is unpickled.
+    """
+    from ledgerflow.governance.scanning.unpickler import allowing
     from ledgerflow.models.uri import download_model
 
-    return load_local(download_model(model_uri, dst_path, tracking_uri=tracking_uri))
+    with allowing(allow_globals or ()):
+        return load_local(download_model(model_uri, dst_path, tracking_uri=tracking_uri))

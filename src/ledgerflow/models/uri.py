@@ -148,25 +148,34 @@ def _parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
     return name, suffix, None
 
 
-def _resolve_models(client: Client, uri: str) -> str:
+def registry_version(client: Client, uri: str) -> tuple[str, str] | None:
+    """(name, version) of the registered version a ``models:/`` URI names; None for a
+    logged model id (``models:/m-...``)."""
     name, suffix, alias = _parse_models_uri(uri)
     if alias is not None:
         version = _call(client, "GET", "/registered-models/alias", {"name": name, "alias": alias})
-        return _download_uri(client, name, str(version["model_version"]["version"]))
+        return name, str(version["model_version"]["version"])
     if suffix is None:
-        model = _call(client, "GET", f"/logged-models/{name}", {})
-        return str(model["model"]["info"]["artifact_uri"])
+        return None
     if suffix.isdigit():
-        return _download_uri(client, name, suffix)
+        return name, suffix
     if suffix.lower() == "latest":
-        return _download_uri(client, name, _latest_version(client, name, None))
+        return name, _latest_version(client, name, None)
     stage = STAGES.get(suffix.lower())
     if stage is None:
         raise InvalidParameter(
             f"Invalid model URI '{uri}': '{suffix}' is not a version number, 'latest' or a stage "
             f"({', '.join(STAGES.values())})."
         )
-    return _download_uri(client, name, _latest_version(client, name, stage))
+    return name, _latest_version(client, name, stage)
+
+
+def _resolve_models(client: Client, uri: str) -> str:
+    found = registry_version(client, uri)
+    if found is None:
+        model = _call(client, "GET", f"/logged-models/{_parse_models_uri(uri)[0]}", {})
+        return str(model["model"]["info"]["artifact_uri"])
+    return _download_uri(client, *found)
 
 
 def _resolve_runs(client: Client, uri: str) -> str:
@@ -276,6 +285,38 @@ def download_artifact_uri(uri: str, dst_path: str | Path, *, tracking_uri: str |
     return artifact_ops.download(store, "", dst_path)
 
 
+def _download_registered(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
+    """Download; a registered version must pass its scan gate before anything is loaded."""
+    if not model_uri.startswith("models:"):
+        return Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
+    from ledgerflow.client.client import Client
+    from ledgerflow.governance.scanning.gate import check_registered_version
+
+    client = Client(tracking_uri) if tracking_uri else _fluent_client()
+    try:
+        found = registry_version(client, model_uri)
+    except RestError as error:
+        if error.error_code == "ENDPOINT_NOT_FOUND":
+            raise InvalidParameter(
+                f"The tracking server cannot resolve '{model_uri}': {error.message}"
+            ) from None
+        raise
+    if found is None:
+        return Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
+    location = _download_uri(client, *found)
+    local = _local_path(location)
+    if local is not None:
+        directory = local
+    else:
+        directory = Path(artifact_ops.download(store_for_location(client.transport, location), "", target))
+    # Signature first (files as signed), then the scan gate; separate checks, same point.
+    from ledgerflow.governance.signing.client_checks import verify_registered_download
+
+    verify_registered_download(client, found[0], found[1], directory)
+    check_registered_version(client, found[0], found[1], directory)
+    return directory
+
+
 def _fluent_client() -> Client:
     from ledgerflow.client.fluent import _context
 
@@ -304,7 +345,7 @@ def download_model(
         target = (
             Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="ledgerflow-model-"))
         )
-        directory = Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
+        directory = _download_registered(model_uri, target, tracking_uri)
     if not (directory / MLMODEL).is_file():
         raise ResourceDoesNotExist(f"No MLmodel file found under '{model_uri}': it does not name a model.")
     return str(directory)

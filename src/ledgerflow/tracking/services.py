@@ -11,6 +11,7 @@ from ledgerflow.governance.approvals.requests import PromotionRequests
 from ledgerflow.governance.facts import FactRegistry
 from ledgerflow.governance.monitoring.subsystem import MonitoringSubsystem, build_monitoring
 from ledgerflow.governance.policy.service import PolicyService
+from ledgerflow.governance.scanning.service import ScanningService, build_scanning
 from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.governance.secrets.facts import SecretFacts
 from ledgerflow.governance.signing.attestations import AttestationService
@@ -51,6 +52,8 @@ class Services:
     signing: SigningSubsystem
     # Signed statements about model versions; see governance/signing/attestations.py.
     attestations: AttestationService
+    # Model-file scan results on versions (governance/scanning); also the "scan" facts.
+    scanning: ScanningService
     # Policy documents and evaluations, four-eyes promotion requests (governance/policy, approvals).
     policies: PolicyService = field(init=False)
     promotions: PromotionRequests = field(init=False)
@@ -77,7 +80,6 @@ def build_services(config: ServerConfig) -> Services:
     logged_models = LoggedModelService(db, experiments)
     experiments.ensure_default()
     registry = build_registry(db, locations, artifacts, secrets, events)
-    facts = FactRegistry()
     signing = build_signing(db, config, artifacts, audit, runs, registry)
     facts = FactRegistry()
     signing.install(facts)
@@ -96,8 +98,10 @@ def build_services(config: ServerConfig) -> Services:
         auth=AuthService(db, config, audit),
         authz=AuthzService(db, config, audit),
         facts=facts,
+        monitoring=build_monitoring(db, experiments, registry.events, facts),
         signing=signing,
         attestations=signing.attestations,
+        scanning=build_scanning(db, config, artifacts, registry.events, facts),
     )
     from ledgerflow.governance.approvals.install import install_promotion_governance
 

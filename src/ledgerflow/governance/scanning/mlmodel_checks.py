@@ -75,6 +75,7 @@ _FOREIGN_OPTIONS = re.compile(
     r"^\s*(-i\b|--index-url|--extra-index-url|-f\b|--find-links|--trusted-host|-e\b|--editable|-r\b|"
     r"--requirement|-c\b|--constraint|--pre\b|--no-index|--prefer-binary|--use-feature)"
 )
+_LOCAL_FILE_OPTION = re.compile(r"^\s*(-r|-c|--requirement|--constraint)\s+[\w.-]+\.txt\s*$")
 _FOREIGN_REFERENCE = re.compile(r"(git|hg|svn|bzr)\+|[a-z][a-z0-9+.-]*://|\bfile:|\s@\s|^\s*[./~]", re.I)
 
 
@@ -86,6 +87,9 @@ def check_requirement(line: str) -> str | None:
     requirement, _, marker = text.partition(";")
     if _SHELL.search(text) or (marker and not _MARKER.match(marker)):
         return f"shell metacharacters in dependency {text!r}"
+    if _LOCAL_FILE_OPTION.match(requirement):
+        # MLflow's python_env.yaml says "-r requirements.txt": a file of this model, checked too.
+        return None
     if _FOREIGN_OPTIONS.match(requirement):
         return f"installer option {text!r} (a foreign index or file)"
     if _FOREIGN_REFERENCE.search(requirement):

@@ -57,7 +57,6 @@ _CONSTANTS = frozenset(
         "BINFLOAT",
     ]
 )
-_IMPORTS = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "EXT1", "EXT2", "EXT4"})
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,13 @@ class PickleWalker:
 
     def _import(self, module: Any, name: Any, pos: int) -> GlobalRef:
         if not isinstance(module, str) or not isinstance(name, str):
+            self.result.is_pickle = True
             raise Unresolvable(f"an import at byte {pos} whose module or name is not a constant string")
+        if not _dotted(module) or not _dotted(name):
+            # No module can be imported under such a name, so nothing runs: text that
+            # happens to start like GLOBAL ('c') or INST ('i') is not a pickle.
+            raise Malformed(f"an import of {module!r} {name!r}, which no module can be")
+        self.result.is_pickle = True
         ref = GlobalRef(module, name)
         self.result.imports.append(ref.dotted)
         if not self.ctx.allowlist.allows(module, name):
@@ -266,6 +271,7 @@ class PickleWalker:
                 raise Malformed("OBJ without a class")
             self.stack.append(self._call(items[0], tuple(items[1:]), pos))
         elif name in ("EXT1", "EXT2", "EXT4"):
+            self.result.is_pickle = True
             raise Unresolvable(f"an extension-registry import (code {arg}) at byte {pos}")
         elif name == "REDUCE":
             args, func = self._pop(), self._pop()
@@ -304,8 +310,6 @@ class PickleWalker:
         try:
             for opcode, arg, pos in pickletools.genops(self.stream):
                 name = opcode.name
-                if name in _IMPORTS:
-                    self.result.is_pickle = True
                 if name == "STOP":
                     self.result.complete = True
                     self.result.end = self.stream.tell() if hasattr(self.stream, "tell") else 0
@@ -327,6 +331,10 @@ class PickleWalker:
         if self.result.is_pickle:
             raise Malformed("the stream ends without a STOP opcode")
         return self.result
+
+
+def _dotted(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
 def _pairs(items: list[Any]) -> dict[Any, Any]:

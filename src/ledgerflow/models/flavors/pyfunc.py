@@ -189,7 +189,7 @@ class PythonModelPyfunc:
 
 
 def load_pyfunc_impl(model_dir: Path, model: Model) -> PythonModelPyfunc:
-    import cloudpickle
+    from ledgerflow.governance.scanning.unpickler import restricted_load_path
 
     config = model.flavor("python_function")
     if "model_code_path" in config:
@@ -201,8 +201,8 @@ def load_pyfunc_impl(model_dir: Path, model: Model) -> PythonModelPyfunc:
         raise InvalidParameter(f"The python model file '{pickled.name}' named in MLmodel is missing.")
     if config.get("python_model_compression"):
         raise InvalidParameter("Compressed python models are not supported; save without compression.")
-    with pickled.open("rb") as handle:
-        python_model = cloudpickle.load(handle)
+    # Through the scan's allow-list; a custom class needs its global allowed explicitly.
+    python_model = restricted_load_path(pickled)
     context = _context_for(model_dir, config)
     if hasattr(python_model, "load_context"):
         python_model.load_context(context)

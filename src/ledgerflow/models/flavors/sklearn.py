@@ -146,10 +146,10 @@ def _load_file(path: Path, fmt: str, trusted: list[str]) -> Any:
         return sio.load(path, trusted=trusted)
     if fmt not in ("cloudpickle", "pickle"):
         raise InvalidParameter(f"Unrecognized serialization format '{fmt}' in MLmodel.")
-    import cloudpickle
+    # Through the scan's allow-list: a global it does not allow is refused before use.
+    from ledgerflow.governance.scanning.unpickler import restricted_load_path
 
-    with path.open("rb") as handle:
-        return cloudpickle.load(handle)
+    return restricted_load_path(path)
 
 
 def _read(model_dir: Path, model: Model, trusted: list[str] | None) -> tuple[Any, dict[str, Any]]:
@@ -169,13 +169,20 @@ def _read(model_dir: Path, model: Model, trusted: list[str] | None) -> tuple[Any
 
 
 def load_model(
-    model_uri: str, dst_path: str | None = None, *, skops_trusted_types: list[str] | None = None
+    model_uri: str,
+    dst_path: str | None = None,
+    *,
+    skops_trusted_types: list[str] | None = None,
+    allow_globals: list[str] | None = None,
 ) -> Any:
-    """The fitted estimator itself, from any model URI."""
+    """The fitted estimator itself, from any model URI (pickles through the scanner's
+    allow-list, plus ``allow_globals``; registered versions must have a clean scan)."""
+    from ledgerflow.governance.scanning.unpickler import allowing
     from ledgerflow.models.uri import download_model
 
-    directory = Path(download_model(model_uri, dst_path))
-    return _read(directory, Model.load(directory), skops_trusted_types)[0]
+    with allowing(allow_globals or ()):
+        directory = Path(download_model(model_uri, dst_path))
+        return _read(directory, Model.load(directory), skops_trusted_types)[0]
 
 
 class SklearnPyfunc:

@@ -256,6 +256,10 @@ REST: dict[tuple[str, str], Requirement] = {
     ("POST", f"{_LF}/promotion-requests/cancel"): _signed_in(),
     ("POST", f"{_LF}/promotion-requests/promote"): _signed_in(),
     ("POST", f"{_LF}/promotions/break-glass"): _admin(),
+    # Model-file scan results (governance/scanning); an override lets a blocking scan pass.
+    ("GET", f"{_LF}/model-versions/scan"): _model(READ),
+    ("POST", f"{_LF}/model-versions/scan/rescan"): _model(EDIT),
+    ("POST", f"{_LF}/model-versions/scan/override"): _admin(),
 }
 
 _PROXY = "/2.0/mlflow-artifacts/artifacts"
@@ -296,6 +300,7 @@ ROUTES: dict[tuple[str, str], Requirement] = {
     ("GET", "/models"): _filtered(),
     ("GET", "/models/{name}"): _model(READ),
     ("GET", "/models/{name}/versions/{version}"): _model(READ),
+    ("GET", "/models/{name}/versions/{version}/monitoring"): _model(READ),
     ("GET", "/audit"): _admin(),
 }
 

@@ -20,6 +20,7 @@ from ledgerflow.server.routes import (
     monitoring,
     registry,
     runs,
+    scanning,
     signing,
     webhooks,
 )
@@ -34,6 +35,7 @@ ALL_TABLES = [
     logged_models.TABLE,
     artifacts.TABLE,
     registry.TABLE,
+    scanning.TABLE,
     webhooks.TABLE,
     audit.TABLE,
     auth.TABLE,

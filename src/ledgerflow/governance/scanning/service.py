@@ -1,0 +1,224 @@
+"""Scanning on the server: every registered version is scanned, the result is stored on it,
+and the policy engine reads it as the ``scan`` facts.
+
+* Registration: a listener on ``model_version.created`` scans the version's files (its
+  storage location, which is where both our client and stock MLflow clients uploaded the
+  artifacts before creating the version).
+* Staleness: a result made by another scanner or allow-list version is rescanned when it is
+  next read (API, load gate, facts), so an upgrade re-judges every version.
+* Override: an admin may let a blocking result pass, with a reason and an expiry; it is bound
+  to the manifest digest it was granted on and is audited like every change.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ledgerflow.errors import InvalidParameter
+from ledgerflow.governance.facts import Facts
+from ledgerflow.governance.scanning import results
+from ledgerflow.governance.scanning.allowlist import AllowList, default_allowlist
+from ledgerflow.governance.scanning.report import CLEAN, Limits, ScanReport
+from ledgerflow.governance.scanning.scanner import SCANNER_VERSION, scan_path
+from ledgerflow.registry.events import RegistryEvent
+from ledgerflow.registry.model_versions import require_version
+from ledgerflow.registry.registered_models import require_model
+from ledgerflow.security.audit import context as audit_context
+from ledgerflow.tracking.clock import now_ms
+
+if TYPE_CHECKING:
+    from ledgerflow.artifacts.service import ArtifactService
+    from ledgerflow.config import ServerConfig
+    from ledgerflow.store.database import Database
+
+log = logging.getLogger(__name__)
+MAX_OVERRIDE_MS = 90 * 24 * 3600 * 1000
+MAX_REASON = 2000
+REGISTRATION = "registration"
+RESCAN = "rescan"
+STALE = "stale"
+
+
+class ScanningService:
+    """Scans versions, stores results, answers the ``scan`` facts (a FactSource)."""
+
+    namespace = "scan"
+
+    def __init__(self, db: Database, config: ServerConfig, artifacts: ArtifactService) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.allowlist: AllowList = default_allowlist().with_globals(config.scan_allowed_globals)
+        self.limits = Limits()
+        self.second_opinion = config.scan_second_opinion
+
+    # -- scanning --------------------------------------------------------------------------
+
+    def on_event(self, event: RegistryEvent) -> None:
+        if event.name == "model_version.created":
+            self.scan_version(str(event.data["name"]), str(event.data["version"]), REGISTRATION)
+
+    def _locate(self, name: str, version: str | int) -> tuple[int, int, str, str]:
+        with self.db.read() as conn:
+            model = require_model(conn, name)
+            row = require_version(conn, model, version)
+            return int(row.registered_model_id), int(row.version), str(model.name), str(row.storage_location)
+
+    def _materialise(self, location: str, target: Path) -> None:
+        """Copy the files below ``location`` (any of the server's artifact roots) to ``target``."""
+        repo, prefix = self.artifacts.roots.resolve(location)
+        pending = [prefix]
+        while pending:
+            directory = pending.pop()
+            for info in repo.list_dir(directory):
+                if info.is_dir:
+                    pending.append(info.path)
+                    continue
+                relative = info.path[len(prefix) :].lstrip("/") if prefix else info.path
+                destination = target / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                stream = repo.open_read(info.path)
+                try:
+                    with destination.open("wb") as out:
+                        for block in stream.chunks:
+                            out.write(block)
+                finally:
+                    stream.close()
+
+    def _scan_location(self, location: str) -> ScanReport:
+        with tempfile.TemporaryDirectory(prefix="ledgerflow-scan-") as tmp:
+            root = Path(tmp) / "model"
+            root.mkdir()
+            try:
+                self._materialise(location, root)
+            except Exception as error:  # fail closed: files we cannot fetch are not vouched for
+                report = ScanReport(SCANNER_VERSION, self.allowlist.version)
+                report.errors.append(results_error(location, f"the version's files cannot be read: {error}"))
+                return report
+            return scan_path(root, self.allowlist, self.limits, second_opinion=self.second_opinion)
+
+    def scan_version(self, name: str, version: str | int, trigger: str) -> dict[str, Any]:
+        model_id, number, model_name, location = self._locate(name, version)
+        report = self._scan_location(location)
+
+        def save(conn: Connection) -> None:
+            results.save(conn, model_id, number, report, trigger, now_ms())
+
+        bound = (
+            nullcontext()
+            if audit_context.current() is not None
+            else audit_context.bind(
+                audit_context.local_command("scanning.scan_version", resource_type="model_version")
+            )
+        )
+        with bound:
+            context = audit_context.current()
+            if context is not None and context.resource_id is None:
+                context.resource_id = f"{model_name}/{number}"
+            try:
+                self.db.run_write(save)
+            except IntegrityError:
+                # Another scan of the same version inserted the row first; update it.
+                self.db.run_write(save)
+        if report.status != CLEAN:
+            log.warning("Model %s version %s scanned %s", model_name, number, report.status)
+        return self.result(model_name, number, rescan_stale=False)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def is_stale(self, row: Any) -> bool:
+        return bool(row.scanner_version != SCANNER_VERSION or row.allowlist_version != self.allowlist.version)
+
+    def result(self, name: str, version: str | int, *, rescan_stale: bool = True) -> dict[str, Any]:
+        """The stored result; a missing or stale one is (re)made first."""
+        model_id, number, model_name, _location = self._locate(name, version)
+        with self.db.read() as conn:
+            row = results.load(conn, model_id, number)
+        if rescan_stale and (row is None or self.is_stale(row)):
+            return self.scan_version(model_name, number, STALE if row is not None else REGISTRATION)
+        if row is None:
+            return {
+                "name": model_name,
+                "version": str(number),
+                "status": "missing",
+                "effective_status": "missing",
+            }
+        return results.to_public(row, model_name, number, now_ms(), stale=self.is_stale(row))
+
+    def facts_for(self, name: str, version: int) -> Facts:
+        try:
+            found = self.result(name, version)
+        except Exception:
+            return {}
+        return {
+            "status": found["status"],
+            "effective_status": found.get("effective_status"),
+            "scanner_version": found.get("scanner_version"),
+            "allowlist_version": found.get("allowlist_version"),
+            "manifest_digest": found.get("manifest_digest"),
+            "findings": list(found.get("findings") or []) + list(found.get("errors") or []),
+            "override": found.get("override") if (found.get("override") or {}).get("active") else None,
+        }
+
+    # -- override --------------------------------------------------------------------------
+
+    def override(
+        self, name: str, version: str | int, reason: str | None, expires_at: int | None
+    ) -> dict[str, Any]:
+        model_id, number, model_name, _location = self._locate(name, version)
+        text = (reason or "").strip()
+        if not text:
+            raise InvalidParameter("An override needs a 'reason'.")
+        if len(text) > MAX_REASON:
+            raise InvalidParameter(f"The override reason is longer than {MAX_REASON} characters.")
+        now = now_ms()
+        if expires_at is None:
+            raise InvalidParameter("An override needs 'expires_at' (epoch milliseconds or an ISO date).")
+        if expires_at <= now:
+            raise InvalidParameter("The override's 'expires_at' must be in the future.")
+        if expires_at - now > MAX_OVERRIDE_MS:
+            raise InvalidParameter("An override may last at most 90 days.")
+        current = self.result(model_name, number)
+        if current["status"] == CLEAN:
+            raise InvalidParameter(
+                f"Model '{name}' version {version} scanned clean: there is nothing to override."
+            )
+        context = audit_context.current()
+        actor = context.actor if context is not None else audit_context.local_actor()
+
+        def record(conn: Connection) -> None:
+            results.set_override(
+                conn,
+                model_id,
+                number,
+                reason=text,
+                by=actor,
+                at=now,
+                expires_at=expires_at,
+                digest=current.get("manifest_digest"),
+            )
+
+        self.db.run_write(record)
+        return self.result(model_name, number, rescan_stale=False)
+
+
+def results_error(path: str, message: str) -> Any:
+    from ledgerflow.governance.scanning.report import Finding
+
+    return Finding(path, "unreadable", message)
+
+
+def build_scanning(
+    db: Database, config: ServerConfig, artifacts: ArtifactService, events: Any, facts: Any
+) -> ScanningService:
+    """The scanning service, subscribed to registrations and registered as the ``scan`` facts."""
+    service = ScanningService(db, config, artifacts)
+    events.subscribe(service.on_event)
+    facts.register(service)
+    return service
