@@ -10,6 +10,7 @@ from ledgerflow import __version__
 from ledgerflow.governance.sbom import requirements
 from ledgerflow.governance.sbom.cyclonedx_bom import SPEC_VERSION, DatasetInput, ModelFacts, render
 from ledgerflow.governance.signing import records
+from ledgerflow.governance.signing.manifest import Manifest
 from ledgerflow.governance.signing.records import VersionRef
 from ledgerflow.governance.signing.version_files import VersionFiles
 from ledgerflow.tracking.clock import now_ms
@@ -40,9 +41,9 @@ class SbomService:
         self.runs = runs
         self.versions = versions
 
-    def facts_of(self, ref: VersionRef) -> ModelFacts:
+    def facts_of(self, ref: VersionRef, manifest: Manifest | None = None) -> ModelFacts:
         version = self.versions.get(ref.name, ref.version)
-        manifest = self.files.manifest(ref)
+        manifest = manifest or self.files.manifest(ref)
         text = self.files.read_text(ref, "requirements.txt")
         mlmodel = self.files.read_text(ref, "MLmodel") or ""
         run: dict[str, Any] = {}
@@ -96,8 +97,8 @@ class SbomService:
             ref = records.find_version(conn, name, version)
         return self.render_for(ref)
 
-    def render_for(self, ref: VersionRef) -> str:
-        return render(self.facts_of(ref))
+    def render_for(self, ref: VersionRef, manifest: Manifest | None = None) -> str:
+        return render(self.facts_of(ref, manifest))
 
     def store(self, conn: Connection, ref: VersionRef, text: str) -> str:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

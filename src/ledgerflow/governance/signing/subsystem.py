@@ -62,7 +62,7 @@ class SigningSubsystem:
         with self.registry.versions.db.read() as conn:
             ref = records.find_version(conn, name, version)
         manifest = self.files.manifest(ref)
-        text = self.sboms.render_for(ref)
+        text = self.sboms.render_for(ref, manifest)
         digest = self.registry.versions.db.run_write(lambda conn: self.sboms.store(conn, ref, text))
         self.attestations.record(
             ref,
