@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from ledgerflow.cli.listen import LOG_LEVEL, PORT, bind_listener, bound_port, check_host, display_address
+from ledgerflow.cli.signing_options import pop_signing_options, signing_options
 from ledgerflow.config import DEFAULT_ARTIFACTS_DIR, DEFAULT_DB_FILE, ServerConfig
 from ledgerflow.errors import InvalidParameter, LedgerflowError, require_extra
 
@@ -292,6 +293,7 @@ def _version() -> str:
     "store it and record a finding (warn), store [REDACTED:<kind>] instead (redact), or refuse "
     "the write (block).",
 )
+@signing_options
 @click.option(
     "--trusted-proxy",
     "trusted_proxies",
@@ -322,6 +324,7 @@ def server(
     """
     from ledgerflow.security.authz.permissions import check_default
 
+    signing = pop_signing_options(store)
     _tls_pair(ssl_certfile, ssl_keyfile)
     check_host(host)
     aliases = tuple(a.strip() for a in protected_aliases if a.strip())
@@ -334,6 +337,7 @@ def server(
     )
     if aliases:
         config = replace(config, protected_aliases=aliases)
+    config = replace(config, **signing)
     config = browser_config(config, host, allowed_hosts, cors_allowed_origins)
     if no_auth:
         click.echo("WARNING: authentication is OFF (--no-auth).", err=True)
