@@ -295,6 +295,13 @@ def _version() -> str:
 )
 @signing_options
 @click.option(
+    "--allow-global",
+    "scan_allowed_globals",
+    multiple=True,
+    help="A pickle global (module.Class, module:*) the model-file scanner allows beyond its "
+    "shipped allow-list, e.g. the class of a trusted custom model (repeatable).",
+)
+@click.option(
     "--trusted-proxy",
     "trusted_proxies",
     multiple=True,
@@ -315,6 +322,7 @@ def server(
     cors_allowed_origins: tuple[str, ...],
     default_permission: str,
     protected_aliases: tuple[str, ...],
+    scan_allowed_globals: tuple[str, ...],
     **store: object,
 ) -> None:
     """Run the tracking server (REST API, artifact proxy and web UI).
@@ -338,6 +346,12 @@ def server(
     if aliases:
         config = replace(config, protected_aliases=aliases)
     config = replace(config, **signing)
+    if scan_allowed_globals:
+        from ledgerflow.governance.scanning.allowlist import parse_global
+
+        for item in scan_allowed_globals:
+            parse_global(item)  # a bad name is one clear line now, not a failure at the first scan
+        config = replace(config, scan_allowed_globals=tuple(scan_allowed_globals))
     config = browser_config(config, host, allowed_hosts, cors_allowed_origins)
     if no_auth:
         click.echo("WARNING: authentication is OFF (--no-auth).", err=True)
