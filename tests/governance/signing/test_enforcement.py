@@ -90,3 +90,55 @@ def test_an_added_file_is_refused(register: Callable[..., Any]) -> None:
         params={"name": reg.name, "version": reg.version, "path": "extra.py"},
     )
     assert single.status_code == 403 and "file not signed" in single.json()["message"]
+
+
+def test_stage_promotion_refused_and_attestation_routes(register: Callable[..., Any]) -> None:
+    reg = register(sign_models_at_registration=True)
+    base = f"{reg.url}{LF}/model-versions/attestations"
+    params = {"name": reg.name, "version": reg.version}
+    listed = httpx.get(base, params=params).json()["attestations"]
+    assert [a["predicate_type"] for a in listed] == [
+        "https://cyclonedx.org/bom/v1.6",
+        "https://slsa.dev/provenance/v1",
+    ]
+    one = listed[1]["attestation_id"]
+    got = httpx.get(f"{base}/get", params={**params, "attestation_id": one}).json()["attestation"]
+    assert got["predicate"]["runDetails"]["metadata"]["invocationId"] == reg.run_id
+    checked = httpx.get(f"{base}/verify", params={**params, "attestation_id": one, "check_files": "true"})
+    assert checked.json()["verification"] == {
+        "attestation_id": one,
+        "valid": True,
+        "key_id": reg.services.signing.key.key_id,
+        "files_match": True,
+    }
+    other = httpx.get(f"{base}/get", params={"name": reg.name, "version": "2", "attestation_id": one})
+    assert other.status_code == 404
+
+    (reg.artifact_dir / "MLmodel").write_text("flavors: {}\n")
+    staged = httpx.post(
+        f"{reg.url}/api/2.0/mlflow/model-versions/transition-stage",
+        json={
+            "name": reg.name,
+            "version": reg.version,
+            "stage": "Production",
+            "archive_existing_versions": False,
+        },
+    )
+    assert staged.status_code == 403 and "file changed after signing: MLmodel" in staged.json()["message"]
+    checked = httpx.get(f"{base}/verify", params={**params, "attestation_id": one, "check_files": "true"})
+    assert checked.json()["verification"]["files_match"] is False
+
+
+def test_key_changes_through_the_api_are_audited(register: Callable[..., Any]) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ledgerflow.governance.signing.keys import SigningKey
+
+    reg = register()
+    key = SigningKey(ec.generate_private_key(ec.SECP256R1()))
+    assert httpx.post(f"{reg.url}{LF}/keys/create", json={"public_key": key.public_pem}).status_code == 200
+    assert httpx.post(f"{reg.url}{LF}/keys/revoke", json={"key_id": key.key_id}).status_code == 200
+    with reg.services.db.read() as conn:
+        rows = list(conn.execute(sa.select(audit_log).where(audit_log.c.action.like("signing.%"))))
+    assert {row.action for row in rows} >= {"signing.create_key", "signing.revoke_key"}
+    assert all(row.outcome == "success" for row in rows)
