@@ -280,3 +280,13 @@ def test_model_logged_by_the_real_mlflow_client_is_clean(live_server: Any, fmt: 
         return
     model = ledgerflow.pyfunc.load_model("models:/mlflow-forest/1")
     assert model.predict(np.zeros((3, 4))).shape == (3,)
+
+
+def test_version_page_shows_the_scan(live_server: Any) -> None:
+    _log(live_server.url, "shown", lambda d: (d / "model.pkl").write_bytes(p.logger_pickle()))
+    page = httpx.get(live_server.url + "/models/shown/versions/1")
+    assert page.status_code == 200
+    assert 'id="scan-status">findings<' in page.text
+    assert "logging.getLogger" in page.text and "picklescan" in page.text
+    _log(live_server.url, "shown-clean")
+    assert 'id="scan-status">clean<' in httpx.get(live_server.url + "/models/shown-clean/versions/1").text

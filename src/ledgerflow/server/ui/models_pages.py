@@ -178,7 +178,15 @@ class ModelsPages:
         }
         context.update(self._lineage(version.get("run_id") or ""))
         context.update(self._files(version, storage.storage_location))
+        context["scan"] = self._scan(name, number)
         return context
+
+    def _scan(self, name: str, number: str) -> dict[str, Any] | None:
+        """The version's stored model-file scan (a page view never starts a scan)."""
+        try:
+            return self.data.services.scanning.result(name, number, rescan_stale=False)
+        except LedgerflowError:
+            return None
 
     def _lineage(self, run_id: str) -> dict[str, Any]:
         context: dict[str, Any] = {
