@@ -109,3 +109,37 @@ def test_bootstrap_is_seeded() -> None:
         for _ in range(2)
     ]
     assert runs[0].report["fairness"] == runs[1].report["fairness"]
+
+
+def test_regression_metrics_and_group_errors() -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    from ledgerflow.governance.evaluation.robustness import RobustnessOptions
+
+    rng = np.random.default_rng(2)
+    n = 600
+    frame = pd.DataFrame({"x": rng.normal(size=n), "region": rng.choice(["n", "s"], n)})
+    # The south is noisier: its mean absolute error is larger.
+    noise = np.where(frame["region"] == "s", 2.0, 0.5) * rng.normal(size=n)
+    frame["y"] = 3.0 * frame["x"] + noise
+    model = LinearRegression().fit(frame[["x"]], frame["y"])
+    result = compute(
+        model,
+        frame,
+        "y",
+        sensitive=["region"],
+        fairness=FairnessOptions(n_boot=20),
+        robustness=RobustnessOptions(),
+    )
+    predicted = model.predict(frame[["x"]])
+    assert result.task == "regression"
+    assert result.metrics["r2"] == pytest.approx(r2_score(frame["y"], predicted), abs=1e-12)
+    assert result.metrics["mae"] == pytest.approx(mean_absolute_error(frame["y"], predicted), abs=1e-12)
+    by_region = MetricFrame(
+        metrics=mean_absolute_error, y_true=frame["y"], y_pred=predicted, sensitive_features=frame["region"]
+    )
+    assert abs(result.fairness["mae_difference.region"] - by_region.difference()) < 1e-9
+    assert abs(result.fairness["mae_ratio.region"] - by_region.ratio()) < 1e-9
+    assert result.robustness["noise_0.05.rmse_ratio"] >= 1.0
+    assert "feature_drop.max_rmse_increase" in result.robustness

@@ -18,6 +18,7 @@ intervals (``n_boot`` resamples, fixed ``seed``) accompany each headline number.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,32 +98,82 @@ def _ratio(low: float, high: float) -> float:
     return low / high
 
 
-def _headline(table: pd.DataFrame, task: str, feature: str) -> dict[str, float]:
+def _headline(table: Mapping[str, np.ndarray[Any, Any]], task: str, feature: str) -> dict[str, float]:
+    """The headline numbers from per-group columns (groups with no defined value, e.g. a TPR
+    without positives, are skipped as pandas' min/max skip NaN)."""
+
+    def low(column: str) -> float:
+        values = table[column][~np.isnan(table[column])]
+        return float(values.min()) if values.size else float("nan")
+
+    def high(column: str) -> float:
+        values = table[column][~np.isnan(table[column])]
+        return float(values.max()) if values.size else float("nan")
+
     def gap(column: str) -> float:
-        return float(table[column].max() - table[column].min())
+        return high(column) - low(column)
 
     if task == CLASSIFICATION:
         tpr_gap, fpr_gap = gap("true_positive_rate"), gap("false_positive_rate")
         values = {
-            "demographic_parity_ratio": _ratio(table["selection_rate"].min(), table["selection_rate"].max()),
+            "demographic_parity_ratio": _ratio(low("selection_rate"), high("selection_rate")),
             "demographic_parity_difference": gap("selection_rate"),
             "equalized_odds_difference": max(tpr_gap, fpr_gap),
             "equalized_odds_ratio": min(
-                _ratio(table["true_positive_rate"].min(), table["true_positive_rate"].max()),
-                _ratio(table["false_positive_rate"].min(), table["false_positive_rate"].max()),
+                _ratio(low("true_positive_rate"), high("true_positive_rate")),
+                _ratio(low("false_positive_rate"), high("false_positive_rate")),
             ),
             "equal_opportunity_difference": tpr_gap,
-            "accuracy_min": float(table["accuracy"].min()),
+            "accuracy_min": low("accuracy"),
             "accuracy_difference": gap("accuracy"),
         }
     else:
         values = {
-            "mae_max": float(table["mae"].max()),
+            "mae_max": high("mae"),
             "mae_difference": gap("mae"),
-            "mae_ratio": _ratio(table["mae"].min(), table["mae"].max()),
+            "mae_ratio": _ratio(low("mae"), high("mae")),
             "rmse_difference": gap("rmse"),
         }
     return {f"{name}.{feature}": float(value) for name, value in values.items()}
+
+
+def _columns(table: pd.DataFrame) -> dict[str, np.ndarray[Any, Any]]:
+    return {str(c): table[c].to_numpy(dtype=np.float64) for c in table.columns}
+
+
+def _rates(numerator: np.ndarray[Any, Any], denominator: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    out = np.full(numerator.shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _resampled_table(
+    codes: np.ndarray[Any, Any], size: int, task: str, columns: dict[str, np.ndarray[Any, Any]]
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The per-group table of one resample, from group codes and per-row indicator columns
+    (bincount instead of a groupby: the bootstrap builds hundreds of these)."""
+
+    def total(values: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
+        return np.bincount(codes, weights=values, minlength=size).astype(np.float64)
+
+    count = total()
+    if task == CLASSIFICATION:
+        positives, selected = columns["truth_positive"], columns["predicted_positive"]
+        actual = total(positives)
+        table = {
+            "count": count,
+            "selection_rate": _rates(total(selected), count),
+            "accuracy": _rates(total(columns["correct"]), count),
+            "true_positive_rate": _rates(total(positives * selected), actual),
+            "false_positive_rate": _rates(total((1 - positives) * selected), count - actual),
+        }
+    else:
+        table = {
+            "count": count,
+            "mae": _rates(total(columns["abs_error"]), count),
+            "rmse": np.sqrt(_rates(total(columns["squared_error"]), count)),
+        }
+    return table
 
 
 def _bootstrap(
@@ -139,25 +190,26 @@ def _bootstrap(
     if options.n_boot <= 0:
         return {}
     rng = np.random.default_rng(options.seed)
-    functions = (
-        classification_metric_functions(positive) if task == CLASSIFICATION else regression_metric_functions()
-    )
-    n = len(y_true)
+    codes, levels = pd.factorize(groups)
+    truth, predicted = y_true.to_numpy(), y_pred.to_numpy()
+    if task == CLASSIFICATION:
+        indicators = {
+            "truth_positive": (truth == positive).astype(np.float64),
+            "predicted_positive": (predicted == positive).astype(np.float64),
+            "correct": (truth == predicted).astype(np.float64),
+        }
+    else:
+        error = truth.astype(np.float64) - predicted.astype(np.float64)
+        indicators = {"abs_error": np.abs(error), "squared_error": error**2}
+    n = len(truth)
     samples: dict[str, list[float]] = {}
-    truth, predicted, group_values = y_true.to_numpy(), y_pred.to_numpy(), groups.to_numpy()
     for _ in range(options.n_boot):
         rows = rng.integers(0, n, n)
-        frame = pd.DataFrame({"t": truth[rows], "p": predicted[rows], "g": group_values[rows]})
-        table = pd.DataFrame(
-            {
-                name: frame.groupby("g").apply(lambda d, f=fn: f(d["t"], d["p"]), include_groups=False)
-                for name, fn in functions.items()
-            }
-        )
-        table = table[table["count"] >= options.min_group_size]
-        if len(table) < 2:
+        table = _resampled_table(codes[rows], len(levels), task, {k: v[rows] for k, v in indicators.items()})
+        big = table["count"] >= options.min_group_size
+        if int(big.sum()) < 2:
             continue
-        for name, value in _headline(table, task, feature).items():
+        for name, value in _headline({k: v[big] for k, v in table.items()}, task, feature).items():
             samples.setdefault(name, []).append(value)
     tail = (1 - options.ci_level) / 2
     return {
@@ -167,9 +219,12 @@ def _bootstrap(
 
 
 def _groups(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    if len(columns) == 1:
-        return frame[columns[0]].astype(str)
-    return frame[columns].astype(str).agg("&".join, axis=1)
+    """Each row's group label as plain Python strings (``a&b`` for an intersection); plain
+    object arrays keep fairlearn off pandas' slow per-element Arrow string access."""
+    labels = frame[columns[0]].astype(str).to_numpy(dtype=object)
+    for column in columns[1:]:
+        labels = labels + "&" + frame[column].astype(str).to_numpy(dtype=object)
+    return pd.Series(labels, index=frame.index, dtype=object)
 
 
 def evaluate_fairness(
@@ -202,13 +257,13 @@ def evaluate_fairness(
             metrics=functions,
             y_true=y_true.to_numpy(),
             y_pred=y_pred.to_numpy(),
-            sensitive_features=groups.to_numpy(),
+            sensitive_features=groups.to_numpy(dtype=object),
         )
         by_group: pd.DataFrame = frame_metrics.by_group
         small = by_group.index[by_group["count"] < options.min_group_size]
         kept = by_group.drop(index=small)
         status[feature] = INSUFFICIENT_DATA if len(small) else OK
-        values = _headline(kept, task, feature) if len(kept) >= 2 else {}
+        values = _headline(_columns(kept), task, feature) if len(kept) >= 2 else {}
         headline.update(values)
         features[feature] = {
             "status": status[feature],
