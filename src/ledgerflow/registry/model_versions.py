@@ -13,6 +13,7 @@ from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.registry.events import EventHook, tag_dict
 from ledgerflow.registry.promotion import PromotionHook
 from ledgerflow.registry.registered_models import require_model
+from ledgerflow.registry.search_page import search_page
 from ledgerflow.registry.sources import SourceResolver
 from ledgerflow.registry.validation import (
     ACTIVE_STAGES,
@@ -250,21 +251,17 @@ class ModelVersionService:
         page_token: str | None,
         readable: Collection[int] | None = None,
     ) -> dict[str, Any]:
-        with self.db.read() as conn:
-            found, token = search_model_versions(
-                conn,
-                readable=readable,
-                filter_string=filter_string or "",
-                max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
-                order_by=order_by,
-                page_token=page_token,
-            )
-        result: dict[str, Any] = {}
-        if found:
-            result["model_versions"] = found
-        if token:
-            result["next_page_token"] = token
-        return result
+        return search_page(
+            self.db,
+            search_model_versions,
+            items_key="model_versions",
+            default_max_results=SEARCH_DEFAULT_MAX_RESULTS,
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=order_by,
+            page_token=page_token,
+            readable=readable,
+        )
 
     def download_uri(self, name: str, version: str | int) -> str:
         with self.db.read() as conn:

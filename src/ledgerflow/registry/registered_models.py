@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ledgerflow.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.registry.events import EventHook, tag_dict
+from ledgerflow.registry.search_page import search_page
 from ledgerflow.registry.validation import (
     canonical_stage,
     validate_description,
@@ -20,7 +21,7 @@ from ledgerflow.registry.validation import (
 from ledgerflow.store import registry as store
 from ledgerflow.store import registry_versions as version_store
 from ledgerflow.store.database import Database
-from ledgerflow.store.search_registry import search_registered_model_ids
+from ledgerflow.store.search_registry import search_registered_models
 from ledgerflow.tracking.clock import now_ms
 from ledgerflow.tracking.validation import validate_key
 
@@ -148,22 +149,17 @@ class RegisteredModelService:
         page_token: str | None,
         readable: Collection[int] | None = None,
     ) -> dict[str, Any]:
-        with self.db.read() as conn:
-            ids, token = search_registered_model_ids(
-                conn,
-                readable=readable,
-                filter_string=filter_string or "",
-                max_results=SEARCH_DEFAULT_MAX_RESULTS if max_results is None else max_results,
-                order_by=order_by,
-                page_token=page_token,
-            )
-            models = store.load(conn, ids)
-        result: dict[str, Any] = {}
-        if models:
-            result["registered_models"] = models
-        if token:
-            result["next_page_token"] = token
-        return result
+        return search_page(
+            self.db,
+            search_registered_models,
+            items_key="registered_models",
+            default_max_results=SEARCH_DEFAULT_MAX_RESULTS,
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=order_by,
+            page_token=page_token,
+            readable=readable,
+        )
 
     def latest_versions(self, name: str, stages: Sequence[str]) -> list[dict[str, Any]]:
         """The highest version in each stage (all stages when none are named); stage names

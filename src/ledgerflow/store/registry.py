@@ -61,7 +61,7 @@ def load(conn: Connection, model_ids: Sequence[int]) -> list[dict[str, Any]]:
     rows: dict[int, Any] = {}
     tags: dict[int, list[Any]] = {}
     aliases: dict[int, list[Any]] = {}
-    latest_keys: dict[int, list[versions.VersionKey]] = {}
+    latest: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         for row in conn.execute(
@@ -84,19 +84,10 @@ def load(conn: Connection, model_ids: Sequence[int]) -> list[dict[str, Any]]:
                 .order_by(registered_model_aliases.c.alias),
             )
         )
-        latest_keys.update(versions.latest_per_stage(conn, chunk))
-    all_keys = [key for keys in latest_keys.values() for key in keys]
-    # MLflow leaves aliases out of latest_versions (BC-35); GetModelVersion has them.
-    by_key = versions.load_by_key(conn, all_keys, with_aliases=False)
+        # MLflow leaves aliases out of latest_versions (BC-35); GetModelVersion has them.
+        latest.update(versions.latest_versions(conn, chunk))
     return [
-        to_wire(
-            rows[i],
-            tags.get(i, []),
-            aliases.get(i, []),
-            [by_key[key] for key in latest_keys.get(i, []) if key in by_key],
-        )
-        for i in wanted
-        if i in rows
+        to_wire(rows[i], tags.get(i, []), aliases.get(i, []), latest.get(i, [])) for i in wanted if i in rows
     ]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ledgerflow.errors import InvalidParameter
 from ledgerflow.store import paging
+from ledgerflow.store import registry as model_store
 from ledgerflow.store import registry_versions as versions
 from ledgerflow.store.schema import (
     model_version_tags,
@@ -39,6 +40,9 @@ PROMPT_TAG = "mlflow.prompt.is_prompt"
 MODELS_MAX_RESULTS_CAP = 1000
 VERSIONS_DEFAULT_ORDER = ["last_updated_timestamp DESC"]
 VERSIONS_MAX_RESULTS_CAP = 200_000
+# Pages up to this size load tags and aliases by an IN list of their keys; larger ones by a
+# join against the page's own query (an IN list of thousands of pairs compiles slowly).
+KEYED_PAGE_LIMIT = 500
 
 _MODEL_COLUMNS: dict[str, ColumnElement[Any]] = {
     "name": registered_models.c.name,
@@ -134,6 +138,27 @@ def search_registered_model_ids(
     return paging.page(ids, offset, max_results)
 
 
+def search_registered_models(
+    conn: Connection,
+    *,
+    filter_string: str,
+    max_results: int,
+    order_by: list[str],
+    page_token: str | None,
+    readable: Collection[int] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of registered models in wire shape (see :func:`search_registered_model_ids`)."""
+    ids, token = search_registered_model_ids(
+        conn,
+        filter_string=filter_string,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+        readable=readable,
+    )
+    return model_store.load(conn, ids), token
+
+
 def search_model_versions(
     conn: Connection,
     *,
@@ -175,6 +200,10 @@ def search_model_versions(
     page, token = paging.page(rows, offset, max_results)
     if not page:
         return [], token
+    if len(page) <= KEYED_PAGE_LIMIT:
+        # A small page loads its tags and aliases by key (a primary-key walk); building and
+        # running the search again as a subquery cost more than the search itself.
+        return versions.render(conn, page), token
     # The page's keys, as the query that found them: tags and aliases are joined to it.
     keys = (
         query.with_only_columns(model_versions.c.registered_model_id, model_versions.c.version)
