@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("ledgerflow.cli.evaluate", "evaluate"),
     "monitor": ("ledgerflow.cli.evaluate", "monitor"),
     "scan": ("ledgerflow.cli.scan", "scan"),
+    "alerts": ("ledgerflow.cli.alerts", "alerts"),
 }
 
 

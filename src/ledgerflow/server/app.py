@@ -116,6 +116,8 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # The webhook delivery worker runs only while the app serves.
         services.webhooks.start()
+        # Metric alert rules are checked in the background while the app serves.
+        services.alerts.start()
         yield
         services.close()
 

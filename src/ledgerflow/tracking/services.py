@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ledgerflow.artifacts.locations import ArtifactLocations
 from ledgerflow.artifacts.service import ArtifactService
 from ledgerflow.config import ServerConfig
+from ledgerflow.governance.alerts.subsystem import AlertsSubsystem, build_alerts
 from ledgerflow.governance.approvals.requests import PromotionRequests
 from ledgerflow.governance.facts import FactRegistry
 from ledgerflow.governance.monitoring.subsystem import MonitoringSubsystem, build_monitoring
@@ -57,8 +58,11 @@ class Services:
     # Policy documents and evaluations, four-eyes promotion requests (governance/policy, approvals).
     policies: PolicyService = field(init=False)
     promotions: PromotionRequests = field(init=False)
+    # Metric threshold rules and their background watcher (run.failed comes from runs).
+    alerts: AlertsSubsystem = field(init=False)
 
     def close(self) -> None:
+        self.alerts.stop()
         self.webhooks.stop()
         self.db.dispose()
 
@@ -106,4 +110,5 @@ def build_services(config: ServerConfig) -> Services:
     from ledgerflow.governance.approvals.install import install_promotion_governance
 
     services.policies, services.promotions = install_promotion_governance(services)
+    services.alerts = build_alerts(db, config, audit, events)
     return services

@@ -237,6 +237,11 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_LF}/model-versions/attestations/verify"): _model(READ),
     ("GET", f"{_LF}/model-versions/sbom"): _model(READ),
     ("GET", "/3.0/mlflow/server-info"): _signed_in(),
+    # Metric alert rules belong to an experiment: editors manage them, viewers list them.
+    ("POST", f"{_LF}/alert-rules/create"): _experiment(EDIT),
+    ("GET", f"{_LF}/alert-rules/list"): _experiment(READ),
+    ("GET", f"{_LF}/alert-rules/get"): _experiment(READ),
+    ("POST", f"{_LF}/alert-rules/delete"): _experiment(EDIT),
     # Policy as code and four-eyes promotion (governance/policy, governance/approvals). Endpoints
     # naming a request or an evaluation by id check the model's permission in the handler.
     ("GET", f"{_LF}/policies/schema"): _signed_in(),

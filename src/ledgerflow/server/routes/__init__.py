@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from ledgerflow.server.routes import (
+    alerts,
     artifacts,
     audit,
     auth,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ledgerflow.tracking.services import Services
 
 ALL_TABLES = [
+    alerts.TABLE,
     experiments.TABLE,
     runs.TABLE,
     signing.TABLE,
