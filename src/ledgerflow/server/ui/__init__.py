@@ -52,10 +52,29 @@ def routes(services: Services) -> list[BaseRoute]:
         page("/models", models.models),
         page("/models/{name}", models.model),
         page("/models/{name}/versions/{version}", models.version),
+        *governance_routes(services),
         page(MONITORING_PATH, MonitoringPage(services, renderer).page),
         page(audit_page.PATH, audit_page.AuditPage(services.db, renderer).page),
         page("/favicon.ico", favicon),
         Mount("/static", app=SecurityHeaders(StaticFiles(directory=str(STATIC))), name="static"),
+    ]
+
+
+def governance_routes(services: Services) -> list[BaseRoute]:
+    from ledgerflow.server.ui.governance_panel import decision_route
+
+    base = "/models/{name}/versions/{version}/promotion-requests/{request_id}"
+    return [
+        Route(
+            f"{base}/approve",
+            SecurityHeaders(request_response(decision_route(services, True))),
+            methods=["POST"],
+        ),
+        Route(
+            f"{base}/reject",
+            SecurityHeaders(request_response(decision_route(services, False))),
+            methods=["POST"],
+        ),
     ]
 
 

@@ -158,6 +158,12 @@ class ModelsPages:
             context = await run_in_threadpool(self._version_context, name, number)
         except LedgerflowError as error:
             return error_page(self.renderer, error)
+        from ledgerflow.server.ui.governance_panel import governance_context
+
+        # The policy evaluation and promotion requests (with approve/reject for approvers).
+        context["governance"] = await run_in_threadpool(
+            governance_context, self.data.services, request, context["model"]["name"], number
+        )
         return self.renderer.page("model_version.html", **context)
 
     def _version_context(self, name: str, number: str) -> dict[str, Any]:
