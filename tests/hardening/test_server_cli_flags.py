@@ -220,3 +220,25 @@ def test_ui_refuses_wildcard_cors_too(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "wildcard" in done.stderr
+
+
+def test_multi_worker_config_keeps_the_browser_settings() -> None:
+    # --workers N hands the config to each worker process as JSON.
+    from ledgerflow.config import ServerConfig
+    from ledgerflow.server.factory import CONFIG_ENV, config_from_env, config_to_env
+
+    config = ServerConfig(
+        allowed_hosts=("mlflow.internal", "*.corp.example"),
+        cors_allowed_origins=("https://nb.corp.example",),
+        default_permission="viewer",
+        protected_aliases=("staging",),
+    )
+    os.environ[CONFIG_ENV] = config_to_env(config)
+    try:
+        back = config_from_env()
+        for name in ("allowed_hosts", "cors_allowed_origins", "default_permission", "protected_aliases"):
+            assert getattr(back, name) == getattr(config, name), name
+        os.environ[CONFIG_ENV] = config_to_env(ServerConfig())
+        assert config_from_env().allowed_hosts is None
+    finally:
+        del os.environ[CONFIG_ENV]

@@ -115,6 +115,16 @@ class AuthzService:
             self._held[key] = held
         return held
 
+    def held_if_fresh(self, identity: Identity) -> Held | None:
+        """The cached grants of *identity* when still within the bound, without any query."""
+        found = self._held.get(identity.user_id or "")
+        if found is not None and time.monotonic() - found.loaded_at <= self.ttl:
+            return found
+        return None
+
+    def cached_experiment_of_run(self, run_id: str) -> int | None:
+        return self._run_experiment.get(run_id)
+
     def permissions(self, identity: Identity, resource_type: str, resource_id: int) -> frozenset[str]:
         if self.unrestricted(identity):
             return perm.ROLES[perm.MANAGER]
