@@ -86,9 +86,15 @@ def test_text_and_data_files_are_not_pickles(tmp_path: Path) -> None:
     directory = tmp_path / "model"
     p.write(directory / "notes.txt", b"hello world\n")
     p.write(directory / "input_example.json", b'{"columns": ["a"], "data": [[1.0]]}')
-    p.write(directory / "array.npy", p.object_npy(1.5)[:0] or _plain_npy())
+    p.write(directory / "array.npy", _plain_npy())
+    # Text that starts like GLOBAL ('c') or INST ('i') opcodes but names no importable module.
+    p.write(directory / "conda.yaml", b"channels:\n- conda-forge\ndependencies:\n- python=3.11\n")
+    p.write(directory / "train.py", b"import os\nprint(os.getcwd())\n")
     report = scan_path(directory)
     assert report.status == "clean", report.to_json()
+    formats = {item.path: item.formats for item in report.files}
+    assert formats["conda.yaml"] == formats["train.py"] == formats["notes.txt"] == ["data"]
+    assert formats["array.npy"] == ["npy"]
 
 
 def _plain_npy() -> bytes:
@@ -213,3 +219,39 @@ def test_cli_exit_codes_run_as_a_process(tmp_path: Path) -> None:
 def test_walker_never_raises_on_random_bytes(data: bytes) -> None:
     assert scan_bytes(data).status in STATUSES
     assert scan_bytes(b"\x80\x04" + data).status in STATUSES
+
+
+def test_build_on_an_imported_class_is_a_finding(tmp_path: Path) -> None:
+    # Rewire an allowed class: GLOBAL collections.OrderedDict, then BUILD (None, {"x": 1}).
+    data = b"\x80\x02ccollections\nOrderedDict\nN}X\x01\x00\x00\x00xK\x01s\x86b."
+    report = scan_path(p.write(tmp_path / "rewire", data))
+    assert report.status == "findings"
+    assert [f.kind for f in report.findings] == ["global_mutation"]
+
+
+def test_wildcards_cover_top_level_names_only() -> None:
+    from ledgerflow.governance.scanning.allowlist import default_allowlist
+
+    rules = default_allowlist().with_globals(["cloudpickle.cloudpickle:*"])
+    assert rules.allows("cloudpickle.cloudpickle", "_make_function")
+    assert not rules.allows("cloudpickle.cloudpickle", "os.system")
+    assert not rules.allows("cloudpickle.cloudpickle", "__builtins__")
+    assert rules.version == default_allowlist().version + "+local." + rules.version.rsplit(".", 1)[1]
+
+
+def test_restricted_unpickler_refuses_attribute_walks_through_wildcards(tmp_path: Path) -> None:
+    from ledgerflow.governance.scanning.unpickler import UnsafeModel, allowing, restricted_load_path
+
+    path = p.write(
+        tmp_path / "walk.pkl",
+        p.PROTO4
+        + p.text("cloudpickle.cloudpickle")
+        + p.text("os.system")
+        + p.STACK_GLOBAL
+        + p.text("id")
+        + p.TUPLE1
+        + p.REDUCE
+        + p.STOP,
+    )
+    with allowing(["cloudpickle.cloudpickle:*"]), pytest.raises(UnsafeModel, match="os.system"):
+        restricted_load_path(path)

@@ -63,7 +63,14 @@ class AllowList:
     def allows(self, module: str, name: str) -> bool:
         module, name = canonical(module, name)
         names = self.entries.get(module)
-        return names is not None and (name in names or WILDCARD in names)
+        if names is None:
+            return False
+        if name in names:
+            return True
+        # A wildcard covers the module's own top-level names only: a dotted name walks
+        # attributes (``mod:os.system`` reaches whatever ``mod`` imported) and dunders reach
+        # the module's machinery (``__builtins__``, ``__loader__``).
+        return WILDCARD in names and "." not in name and not (name.startswith("__") and name.endswith("__"))
 
     def with_globals(self, globals_: Iterable[str]) -> AllowList:
         """This list plus operator-allowed globals; the version says they were added."""

@@ -26,6 +26,9 @@ REQUIREMENT_FILES = ("requirements.txt",)
 CONDA_FILE = "conda.yaml"
 PYTHON_ENV_FILE = "python_env.yaml"
 MLMODEL_FILE = "MLmodel"
+# `mlflow run` executes an MLproject's entry-point commands in a shell (CVE-2024-37061); a
+# model version has no business shipping one.
+MLPROJECT_FILE = "MLproject"
 
 # Loaders Ledgerflow implements and those MLflow ships with its flavors.
 KNOWN_LOADERS = frozenset(
@@ -130,6 +133,9 @@ def check_metadata(ctx: ScanContext, path: str, name: str, data: bytes) -> None:
         ctx.error(path, "limit", f"{name} is larger than {MAX_METADATA_BYTES} bytes")
         return
     lines: list[str] = []
+    if name == MLPROJECT_FILE:
+        ctx.finding(path, MLMODEL, "an MLproject file: `mlflow run` executes its commands in a shell")
+        return
     if name == MLMODEL_FILE:
         _check_mlmodel(ctx, path, _load_yaml(ctx, path, data))
         return

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ledgerflow.governance.scanning.context import ScanContext
-from ledgerflow.governance.scanning.report import GLOBAL, INDIRECT_CALL
+from ledgerflow.governance.scanning.report import GLOBAL, GLOBAL_MUTATION, INDIRECT_CALL
 
 # Bytes constants longer than this are kept as their size only (array payloads).
 _KEEP_BYTES = 64
@@ -285,6 +285,16 @@ class PickleWalker:
         elif name == "BUILD":
             state = self._pop()
             target = self._top()
+            if isinstance(target, GlobalRef):
+                # BUILD on an imported class or function sets attributes on it (setattr for
+                # slot state): a way to rewire allowed code, never needed by a real model.
+                self.ctx.finding(
+                    self.path,
+                    GLOBAL_MUTATION,
+                    f"sets attributes on the imported {target.dotted} (BUILD on a global) at byte {pos}",
+                    global_name=target.dotted,
+                    position=pos,
+                )
             if isinstance(target, Call):
                 target.state = state
                 if self.build_hook is not None:

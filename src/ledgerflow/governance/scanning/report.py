@@ -20,6 +20,7 @@ STATUSES = (CLEAN, FINDINGS, UNSCANNABLE)
 # Finding kinds.
 GLOBAL = "global"  # an import that is not allow-listed
 INDIRECT_CALL = "indirect_call"  # a call of something that is not an imported global
+GLOBAL_MUTATION = "global_mutation"  # BUILD on an imported class or function (setattr on it)
 KERAS_LAMBDA = "keras_lambda"  # serialized Python code in a Keras model
 SKOPS_TYPE = "skops_type"  # a skops schema node of a type not allow-listed
 MLMODEL = "mlmodel"  # loader_module / code_paths / environment files

@@ -25,6 +25,7 @@ _HASH_CHUNK = 4 * 1024 * 1024
 _METADATA_NAMES = frozenset(
     {
         mlmodel_checks.MLMODEL_FILE,
+        mlmodel_checks.MLPROJECT_FILE,
         mlmodel_checks.CONDA_FILE,
         mlmodel_checks.PYTHON_ENV_FILE,
         *mlmodel_checks.REQUIREMENT_FILES,
