@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ledgerflow.errors import InvalidParameter, PermissionDenied
+from ledgerflow.errors import InvalidParameter, LedgerflowError, PermissionDenied
 from ledgerflow.governance.signing import dsse, oms, records
 from ledgerflow.governance.signing.auditing import SigningAudit
 from ledgerflow.governance.signing.keys import SigningKey, load_public_key
@@ -46,6 +46,7 @@ PLATFORM = "platform"
 PRODUCER = "producer"
 READY = "READY"
 PENDING = "PENDING_REGISTRATION"
+FAILED = "FAILED_REGISTRATION"
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 
 
@@ -121,7 +122,13 @@ class SignatureService:
             PENDING,
         )
         if self.sign_at_registration:
-            self._sign_platform(conn, ref)
+            try:
+                self._sign_platform(conn, ref)
+            except LedgerflowError as error:
+                # Files this server cannot read (outside its artifact roots) cannot be
+                # signed; the version is kept but never becomes READY or signed.
+                log.warning("Cannot sign %s/%s at registration: %s", ref.name, ref.version, error.message)
+                return FAILED, f"The server could not sign the version's files: {error.message}"
             return None
         if self.require_signature:
             return PENDING, "Waiting for a valid signature (signatures are required on this server)."
