@@ -168,6 +168,17 @@ def test_secrets_never_reach_logs_or_audit(
             headers=basic(*ADMIN),
         )
         assert made.status_code == 200, made.text
+        # MLflow's admin API: a self-service password change carries two secrets.
+        changed = "Changed-Secret-Passw0rd-55"
+        secrets.append(changed)
+        assert (
+            http.patch(
+                "/api/2.0/mlflow/users/update-password",
+                json={"username": "carol", "password": changed, "current_password": new_password},
+                headers=basic("carol", new_password),
+            ).status_code
+            == 200
+        )
         # Token creation and use, and a garbage token.
         token = http.post(
             "/api/2.0/ledgerflow/tokens/create",
