@@ -32,6 +32,8 @@ class Pattern:
     min_entropy: float = 0.0
     # A second expression the whole text must also match (e.g. service-account JSON).
     requires: re.Pattern[str] | None = None
+    # Literals that must all occur as well (a cheap second prefilter).
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ PATTERNS: tuple[Pattern, ...] = (
         _re(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#\"']{1,256}:([^\s/@?#\"']{1,256})@[^\s/@]"),
         ("://",),
         secret_group=1,
+        needs=("@",),
     ),
     Pattern(
         "gcp_service_account",
@@ -138,6 +141,12 @@ PATTERNS: tuple[Pattern, ...] = (
         requires=_re(r"\"type\"\s*:\s*\"service_account\""),
     ),
 )
+
+# The scanner's first test: a text containing none of these literals cannot match any
+# pattern above (each pattern's markers contain one of them), so no expression is tried.
+# Coarser than the markers on purpose: fewer, shorter tests.
+PREFILTER = ("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA", "AIza", "gh", "github_pat_", "gl", "xox", "hooks.slack",
+             "_live_", "_test_", "sk-", "eyJ", "PRIVATE KEY", "://", "private_key")  # fmt: skip
 
 # Secret-ish key names (param, tag or ``name = value`` names in text).
 _SECRETISH = (
