@@ -73,3 +73,14 @@ def test_redaction_removes_the_secret_wherever_it_sits(before: str, after: str, 
 def test_entropy_is_bounded_by_the_alphabet(text: str) -> None:
     entropy = shannon_entropy(text)
     assert 0.0 <= entropy <= max(0.0, len(set(text)).bit_length())
+
+
+def test_the_prefilter_admits_every_pattern() -> None:
+    # A catalogue edit that adds a pattern the prefilter cannot see would silently disable it.
+    from ledgerflow.governance.secrets.catalogue import PATTERNS, PREFILTER
+
+    for pattern in PATTERNS:
+        for marker in pattern.markers:
+            assert any(literal in marker for literal in PREFILTER), (pattern.kind, marker)
+    for _, value, kind, _secret in SECRETS:
+        assert kind in {f.kind for f in SCANNER.scan_text(value)}
