@@ -20,6 +20,7 @@ reach are reported (``rows_attacked`` < ``rows_selected``), never counted as rob
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -113,7 +114,10 @@ def feature_drop_test(
 
 def _attack_class(name: str) -> Any:
     try:
-        from art.attacks.evasion import BoundaryAttack, HopSkipJump
+        with warnings.catch_warnings():
+            # ART announces on import that optional PyTorch certification code is absent.
+            warnings.simplefilter("ignore", UserWarning)
+            from art.attacks.evasion import BoundaryAttack, HopSkipJump
     except ImportError:
         raise InvalidParameter(
             "The 'attacks' robustness tier needs ART: pip install 'ledgerflow[robustness]'."
@@ -131,6 +135,7 @@ def attack_test(
     non_numeric = [str(c) for c in features.columns if str(c) not in set(numeric_columns(features))]
     if non_numeric:
         raise InvalidParameter(f"The black-box attacks need numeric features; {non_numeric} are not.")
+    attack_cls = _attack_class(options.attack)  # imports ART quietly, or says how to install it
     from art.estimators.classification import BlackBoxClassifier
 
     columns = list(features.columns)
@@ -153,7 +158,6 @@ def attack_test(
     estimator = BlackBoxClassifier(
         predict_scaled, input_shape=(len(columns),), nb_classes=len(classes), clip_values=(lo, hi)
     )
-    attack_cls = _attack_class(options.attack)
     if options.attack == "hsj":
         attack = attack_cls(
             estimator,
