@@ -284,6 +284,14 @@ def _version() -> str:
     "(repeatable; default: production, champion).",
 )
 @click.option(
+    "--promotion-gate/--no-promotion-gate",
+    default=False,
+    show_default=True,
+    help="Four-eyes promotion: protected aliases and the Production stage move only by executing "
+    "an approved promotion request whose policy gate passes (`ledgerflow gate`), or by an admin "
+    "break-glass; unprotected aliases are unaffected.",
+)
+@click.option(
     "--secret-policy",
     envvar="LEDGERFLOW_SECRET_POLICY",
     default="redact",
@@ -322,6 +330,7 @@ def server(
     cors_allowed_origins: tuple[str, ...],
     default_permission: str,
     protected_aliases: tuple[str, ...],
+    promotion_gate: bool,
     scan_allowed_globals: tuple[str, ...],
     **store: object,
 ) -> None:
@@ -342,6 +351,7 @@ def server(
         trusted_proxies=tuple(trusted_proxies),
         secret_policy=secret_policy.lower(),
         default_permission=check_default(default_permission),
+        promotion_gate=promotion_gate,
     )
     if aliases:
         config = replace(config, protected_aliases=aliases)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ledgerflow.registry.events import RegistryEvent
 from tests.governance.policy.support import ADMIN, LF, POLICY, World, ok
 
 _RM = "/api/2.0/mlflow/registered-models"
@@ -136,6 +137,8 @@ def test_protected_alias_and_stage_refuse_direct_moves_unprotected_work(world: W
 
 
 def test_break_glass_needs_admin_and_a_reason_and_is_audited(world: World) -> None:
+    announced: list[RegistryEvent] = []
+    world.services.registry.events.subscribe(announced.append)
     version = world.new_version()
     body = {"name": world.model, "version": str(version), "target": "alias:champion"}
     assert (
@@ -152,5 +155,8 @@ def test_break_glass_needs_admin_and_a_reason_and_is_audited(world: World) -> No
         "records"
     ]
     assert records and "incident 42 rollback" in str(records[0])
-    queued = world.services.registry.events  # the webhook event is emitted on the registry hook
-    assert queued is not None
+    # The webhook event (the registry hook the webhook service subscribes to).
+    glass = [e for e in announced if e.name == "promotion.break_glass"]
+    assert (
+        len(glass) == 1 and glass[0].data["reason"] == "incident 42 rollback" and glass[0].data["by"] == ADMIN
+    )

@@ -88,6 +88,10 @@ def test_each_rule_reports_result_observed_and_threshold(world: World) -> None:
     assert stored["subject"]["manifest_digest"] and len(stored["subject"]["manifest_digest"]) == 64
     assert stored["inputs"]["facts"]["evaluation"]["metrics"]["accuracy"] == 0.93
     assert stored["inputs"]["facts"]["scan"]["status"] == "clean"
+    # Signed as an attestation through the signing subsystem, bound to the same manifest digest.
+    attestation = world.services.attestations.get(stored["attestation"]["attestation_id"])
+    assert attestation.predicate["evaluation_id"] == evaluation["evaluation_id"]
+    assert world.services.attestations.verify(attestation.attestation_id).to_json()["valid"] is True
     audit = ok(world.call(ADMIN, "GET", f"{LF}/audit/records", {"action": "policy.evaluate"}))
     assert any(r["resource_id"] == f"{world.model}/{version}" for r in audit["records"])
 
