@@ -7,9 +7,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from ledgerflow.governance.monitoring.client import batch_body
 from ledgerflow.governance.monitoring.profile import build_profile
+from ledgerflow.store.governance.monitoring_schema import (
+    governance_drift_windows,
+    governance_evaluations,
+    governance_reference_profiles,
+)
 from tests.conftest import Api
 from tests.store.registry_support import create_model, create_version
 
@@ -86,13 +92,14 @@ def test_monitoring_tables_round_trip(api: Api) -> None:
     assert again["next_window"] == 2 and again["profile"]["row_count"] == 2000
 
     # Deleting the version removes its monitoring rows with it.
-    assert (
-        api.client.request(
-            "DELETE", "/api/2.0/mlflow/model-versions/delete", json={"name": "m", "version": "1"}
-        ).status_code
-        == 200
+    deleted = api.client.request(
+        "DELETE", "/api/2.0/mlflow/model-versions/delete", json={"name": "m", "version": "1"}
     )
+    assert deleted.status_code == 200
+    db = api.client.app.state.services.db  # type: ignore[attr-defined]
+    with db.read() as conn:
+        for table in (governance_evaluations, governance_reference_profiles, governance_drift_windows):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0, table.name
     create_version(api, "m")
-    assert _get(api, "evaluations/list", {"name": "m", "version": "2"}) == {}
     missing = api.client.get(f"{_LF}/monitoring/reference/get", params={"name": "m", "version": "2"})
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
