@@ -207,3 +207,10 @@ def test_metric_vs_champion_compares_with_the_alias_holder(world: World) -> None
         and nore["observed"]["champion"] == 0.95
         and nore["observed"]["champion_version"] == first
     )
+
+
+def test_documented_example_policy_is_valid() -> None:
+    from ledgerflow.governance.policy.document import parse_document
+
+    document = parse_document((REPO / "docs" / "governance" / "example-policy.yaml").read_text())
+    assert len(document.rules) == 11 and document.waivers[0].rule == "eod"
