@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from ledgerflow.errors import InvalidParameter
 from ledgerflow.registry.events import EventHook
 from ledgerflow.registry.model_versions import require_version
-from ledgerflow.registry.promotion import PromotionHook
+from ledgerflow.registry.promotion import IntegrityCheck, PromotionHook
 from ledgerflow.registry.registered_models import require_model
 from ledgerflow.registry.validation import parse_version, validate_alias
 from ledgerflow.store import registry as store
@@ -29,9 +29,13 @@ class AliasService:
         self.events = events or EventHook()
         # Asked before a move; the governance layer installs the promotion gate here.
         self.promotion = PromotionHook()
+        # Asked first, on every move: the version's files must still be what was signed.
+        self.integrity_checks: list[IntegrityCheck] = []
 
     def set(self, name: str, alias: str, version: str | int) -> None:
         alias = validate_alias(alias)
+        for check in self.integrity_checks:
+            check(name, parse_version(version), f"alias:{alias}")
         permit = self.promotion.before(name, parse_version(version), f"alias:{alias}")
 
         def set_alias(conn: Connection) -> int | None:

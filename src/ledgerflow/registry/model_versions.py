@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
 from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.registry.events import EventHook, tag_dict
-from ledgerflow.registry.promotion import PromotionHook
+from ledgerflow.registry.promotion import IntegrityCheck, PromotionHook
 from ledgerflow.registry.registered_models import require_model
 from ledgerflow.registry.search_page import search_page
 from ledgerflow.registry.sources import SourceResolver
@@ -66,6 +66,8 @@ class ModelVersionService:
         self.sources = SourceResolver(locations)
         # Asked before a stage change; the governance layer installs the promotion gate here.
         self.promotion = PromotionHook()
+        # Asked first, before any stage change (signing: refuse versions that do not verify).
+        self.integrity_checks: list[IntegrityCheck] = []
         # Governance checks run in the creating transaction once the row exists (signing:
         # sign or demand a signature); one returning (status, message) holds the version back
         # from READY.
@@ -188,6 +190,8 @@ class ModelVersionService:
 
         archived: list[str] = []
         previous: list[str] = []
+        for check in self.integrity_checks:
+            check(name, parse_version(version), f"stage:{target}")
         permit = self.promotion.before(name, parse_version(version), f"stage:{target}")
 
         def transition(conn: Connection) -> dict[str, Any]:

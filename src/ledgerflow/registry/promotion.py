@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection
 
 PromotionCommit = Callable[[Connection], None]
 PromotionCheck = Callable[[str, int, str], PromotionCommit | None]
+# Asked before the promotion hook with the same (name, version, target); raises to refuse.
+IntegrityCheck = Callable[[str, int, str], None]
 
 
 class PromotionHook:

@@ -47,6 +47,7 @@ PRODUCER = "producer"
 READY = "READY"
 PENDING = "PENDING_REGISTRATION"
 FAILED = "FAILED_REGISTRATION"
+PROMOTION_STAGES = ("Staging", "Production")
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 
 
@@ -274,6 +275,13 @@ class SignatureService:
                 f"Refusing to {use} {name} version {version}: signature {found.status}: {reason}"
             )
         return found
+
+    def check_promotion(self, name: str, version: int, target: str) -> None:
+        """The registry's integrity check before an alias move or a stage change: any alias,
+        and the Staging and Production stages, need a version that verifies."""
+        if target.startswith("stage:") and target[len("stage:") :] not in PROMOTION_STAGES:
+            return
+        self.enforce(name, version, "promote")
 
     def facts_for(self, name: str, version: int) -> dict[str, Any]:
         try:

@@ -46,8 +46,10 @@ class SigningSubsystem:
     runs: RunService
 
     def install(self, facts: FactRegistry) -> None:
-        """Hook into registration and publish the ``signature`` and ``sbom`` facts."""
+        """Hook into registration and promotion; publish the ``signature`` and ``sbom`` facts."""
         self.registry.versions.registration_checks.append(self.signatures.on_registration)
+        self.registry.versions.integrity_checks.append(self.signatures.check_promotion)
+        self.registry.aliases.integrity_checks.append(self.signatures.check_promotion)
         self.registry.events.subscribe(self._after_registration)
         facts.register(self.signatures)
         facts.register(self.sboms)

@@ -122,10 +122,7 @@ def delete_registered_model_tag(services: Services, payload: Payload) -> dict[st
 
 @TABLE.route("POST", f"{_MODELS}/alias")
 def set_alias(services: Services, payload: Payload) -> dict[str, Any]:
-    name, version = payload.req_string("name"), _version(payload)
-    # A version whose files or signature do not verify is never promoted (audited refusal).
-    services.signing.signatures.enforce(name, version, "promote")
-    services.registry.aliases.set(name, payload.req_string("alias"), version)
+    services.registry.aliases.set(payload.req_string("name"), payload.req_string("alias"), _version(payload))
     return {}
 
 
@@ -172,8 +169,6 @@ def transition_model_version_stage(services: Services, payload: Payload) -> dict
     archive = payload.boolean("archive_existing_versions")
     if archive is None:
         raise missing("archive_existing_versions")
-    if stage.strip().lower() in ("staging", "production"):
-        services.signing.signatures.enforce(name, version, "promote")
     return {"model_version": services.registry.versions.transition_stage(name, version, stage, archive)}
 
 
