@@ -143,3 +143,16 @@ def test_regression_metrics_and_group_errors() -> None:
     assert abs(result.fairness["mae_ratio.region"] - by_region.ratio()) < 1e-9
     assert result.robustness["noise_0.05.rmse_ratio"] >= 1.0
     assert "feature_drop.max_rmse_increase" in result.robustness
+
+
+def test_the_model_gets_only_its_declared_inputs() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from ledgerflow.errors import InvalidParameter
+
+    frame = selection_frame(0.8).assign(note="free text", extra=1.0)
+    model = LogisticRegression().fit(frame[["score"]], frame["y"])
+    result = compute(model, frame, "y", sensitive=["sex"], fairness=FairnessOptions(n_boot=0))
+    assert "roc_auc" in result.metrics and "demographic_parity_ratio.sex" in result.fairness
+    with pytest.raises(InvalidParameter, match=r"lacks the model's input column\(s\) \['score'\]"):
+        compute(model, frame.drop(columns=["score"]), "y")

@@ -109,9 +109,7 @@ def compute(
     features, truth = datasets.split_target(frame, target)
     sensitive = list(sensitive or [])
     datasets.require_columns(frame, sensitive, "Sensitive")
-    model_features = features.drop(
-        columns=[c for c in sensitive if c in features.columns and c not in _inputs(model, features)]
-    )
+    model_features = _model_input(model, features)
     task = infer_task(truth, task)
     try:
         predicted = as_labels(model.predict(model_features), model_features.index)
@@ -151,20 +149,30 @@ def compute(
     )
 
 
-def _inputs(model: Any, features: pd.DataFrame) -> set[str]:
-    """The columns the model takes: its signature's inputs, else every column."""
+def _declared_inputs(model: Any) -> list[str] | None:
+    """The columns the model says it takes (its signature, else sklearn's fitted names)."""
     signature = getattr(model, "signature", None)
     inputs = getattr(signature, "inputs", None) if signature is not None else None
     names = getattr(inputs, "input_names", None)
     if callable(names):
-        found = {str(n) for n in names() if n is not None}
+        found = [str(n) for n in names() if n is not None]
         if found:
             return found
     raw = model.get_raw_model() if hasattr(model, "get_raw_model") else model
     fitted = getattr(raw, "feature_names_in_", None)
-    if fitted is not None:
-        return {str(n) for n in fitted}
-    return {str(c) for c in features.columns}
+    return [str(n) for n in fitted] if fitted is not None else None
+
+
+def _model_input(model: Any, features: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation columns the model is given: exactly its declared inputs when it has
+    them (sensitive and other evaluation-only columns stay out), else every column."""
+    declared = _declared_inputs(model)
+    if declared is None:
+        return features
+    missing = [c for c in declared if c not in features.columns]
+    if missing:
+        raise InvalidParameter(f"The data lacks the model's input column(s) {missing}.")
+    return features[declared]
 
 
 def log_evaluation(client: Any, name: str, version: str, result: EvaluationResult) -> EvaluationResult:
