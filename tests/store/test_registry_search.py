@@ -302,3 +302,39 @@ def test_rendering_pages_runs_no_query_per_row(api: Api) -> None:
     assert sum(1 for v in versions["model_versions"] if v.get("aliases") == ["champ"]) == 12
     assert len(large_models) == len(small_models)
     assert len(large_versions) == len(small_versions)
+
+
+def test_model_page_lists_each_models_latest_versions_with_their_tags(api: Api) -> None:
+    """A search page renders latest_versions (one per stage, stages in the order they first
+    appear going up the versions) with each version's own tags, for every model at once."""
+    for name in ("lv-a", "lv-b"):
+        create_model(api, name)
+        for number in range(1, 4):
+            create_version(api, name, tags=[{"key": "n", "value": f"{name}/{number}"}])
+    ok(
+        api,
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "lv-a", "version": "1", "stage": "Production", "archive_existing_versions": False},
+    )
+    ok(
+        api,
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "lv-b", "version": "3", "stage": "Staging", "archive_existing_versions": False},
+    )
+    found = {m["name"]: m for m in search_models(api, filter="name LIKE 'lv-%'")["registered_models"]}
+    listed = {
+        name: [(v["version"], v["current_stage"], v["tags"]) for v in model["latest_versions"]]
+        for name, model in found.items()
+    }
+    assert listed == {
+        "lv-a": [
+            ("1", "Production", [{"key": "n", "value": "lv-a/1"}]),
+            ("3", "None", [{"key": "n", "value": "lv-a/3"}]),
+        ],
+        "lv-b": [
+            ("2", "None", [{"key": "n", "value": "lv-b/2"}]),
+            ("3", "Staging", [{"key": "n", "value": "lv-b/3"}]),
+        ],
+    }
