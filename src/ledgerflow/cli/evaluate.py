@@ -84,7 +84,7 @@ def evaluate(
             click.echo(f"  {feature}: {status}")
     _print_numbers("robustness:", result.robustness)
     if kw["set_reference"]:
-        click.echo("Reference profile set from this data (without the target)")
+        click.echo("Reference profile set from the model's input columns of this data")
     if result.evaluation_id:
         click.echo(
             f"Logged evaluation {result.evaluation_id} on {result.name} version {result.version} (run {result.run_id})"

@@ -124,7 +124,11 @@ def compute(
         metrics = classification_metrics(truth, predicted, probabilities, classes)
     else:
         metrics = regression_metrics(truth, predicted)
-    report: dict[str, Any] = {"target": target, "sensitive_features": sensitive}
+    report: dict[str, Any] = {
+        "target": target,
+        "sensitive_features": sensitive,
+        "model_inputs": [str(c) for c in model_features.columns],
+    }
     fairness_metrics: dict[str, float] = {}
     status: dict[str, str] = {}
     if sensitive:
@@ -212,7 +216,7 @@ def evaluate(
     ``runs:/<run_id>/datasets/<name>``, or a DataFrame) and, when the model is a registry
     version (``models:/name/1``, ``models:/name@alias``, or ``name``/``version`` given), log
     the result on that version. ``robustness``: ``"default"``, ``"attacks"`` or None. With
-    ``set_reference`` the evaluation data (without the target) also becomes the version's
+    ``set_reference`` the evaluation data (the model's input columns) also becomes the version's
     drift-monitoring reference profile."""
     from ledgerflow.client.client import Client
 
@@ -258,10 +262,11 @@ def evaluate(
     if set_reference and target_version is not None:
         from ledgerflow.governance.monitoring.client import set_reference as store_reference
 
+        # The model's inputs only: production batches (a scoring server's requests) carry those.
         store_reference(
             target_version[0],
             target_version[1],
-            frame.drop(columns=[target]),
+            frame[result.report["model_inputs"]],
             source="evaluation",
             tracking_uri=client.tracking_uri,
         )
