@@ -1,8 +1,9 @@
 """``ledgerflow gate``: the policy gate and four-eyes promotion from CI.
 
 Exit codes are distinct so a pipeline can tell a bad model from a broken pipeline:
-0 pass (or done), 1 the policy gate failed, 2 bad policy or usage (invalid document, unknown
-model, refused call), 3 the server could not be reached.
+0 pass (or done), 1 the policy gate failed (evaluate, or a request/approval/promotion refused
+because the gate fails now), 2 bad policy or usage (invalid document, unknown model, refused or
+conflicting call, e.g. approving one's own request), 3 the server could not be reached.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _call(tracking_uri: str | None, method: str, path: str, body: dict[str, Any]
     except LedgerflowError as error:
         if error.error_code in _UNREACHABLE:
             _fail(error.message, EXIT_UNREACHABLE)
-        if error.error_code == "RESOURCE_CONFLICT":
+        if error.error_code == "RESOURCE_CONFLICT" and "promotion gate failed" in error.message:
             _fail(error.message, EXIT_FAILED)
         _fail(error.message, EXIT_USAGE)
     finally:

@@ -160,3 +160,23 @@ def test_break_glass_needs_admin_and_a_reason_and_is_audited(world: World) -> No
     assert (
         len(glass) == 1 and glass[0].data["reason"] == "incident 42 rollback" and glass[0].data["by"] == ADMIN
     )
+
+
+def test_revoked_signing_key_invalidates_the_approval(world: World) -> None:
+    ok(world.upload_policy(POLICY))
+    version = world.new_version()
+    world.good_facts(version)
+    request = _request(world, "dave", version)
+    ok(_decide(world, "bob", request["request_id"]))
+    key_id = world.services.facts.collect(world.model, version)["signature"]["key_id"]
+    ok(world.call(ADMIN, "POST", f"{LF}/keys/revoke", {"key_id": key_id, "reason": "key leaked"}))
+    refused = world.call(
+        "dave", "POST", f"{LF}/promotion-requests/promote", {"request_id": request["request_id"]}
+    )
+    assert refused.status_code == 409
+    found = ok(
+        world.call("bob", "GET", f"{LF}/promotion-requests/get", {"request_id": request["request_id"]})
+    )
+    assert found["promotion_request"]["status"] == "INVALIDATED"
+    assert "signature" in found["promotion_request"]["status_reason"]
+    assert _alias(world, "champion") is None

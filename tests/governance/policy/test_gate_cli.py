@@ -97,6 +97,20 @@ def test_exit_codes_and_junit(live_world: tuple[LiveServer, World], tmp_path: Pa
     assert down.returncode == 3, down.stderr
     markdown = _gate(env, "evaluate", *common, "--version", str(bad), "--format", "markdown")
     assert markdown.returncode == 1 and "| credit-prod | acc | metric_threshold | fail |" in markdown.stdout
+    # request -> approve (a second person) -> promote, all from the CLI.
+    refused = _gate(env, "request", *common, "--version", str(bad))
+    assert refused.returncode == 1 and "credit-prod:acc" in refused.stderr
+    made = _gate(env, "request", *common, "--version", str(good), "--justification", "ci")
+    assert made.returncode == 0, made.stderr
+    request_id = made.stdout.strip()
+    own = _gate(env, "approve", "--request-id", request_id)
+    assert own.returncode == 2 and "four-eyes" in own.stderr
+    approved = _gate(_env(live, tmp_path, "bob"), "approve", "--request-id", request_id, "--comment", "lgtm")
+    assert approved.returncode == 0 and approved.stdout.strip().endswith("APPROVED")
+    promoted = _gate(env, "promote", "--request-id", request_id)
+    assert promoted.returncode == 0 and "PROMOTED" in promoted.stdout
+    again = _gate(env, "promote", "--request-id", request_id)
+    assert again.returncode == 2
 
 
 def _steps(document: dict, job: str | None) -> list[str]:
