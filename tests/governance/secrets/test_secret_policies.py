@@ -20,7 +20,7 @@ from ledgerflow.store.governance.alerts_schema import secret_findings
 from ledgerflow.store.schema import audit_log
 from tests.conftest import Api
 
-from .samples import AWS_SECRET, GITHUB_TOKEN, SECRETS, benign_values
+from .samples import AWS_SECRET, GITHUB_TOKEN, SECRETS, URL_PASSWORD, benign_values
 
 MakeApi = Callable[[str], tuple[Api, Any]]
 
@@ -267,3 +267,20 @@ def test_an_unknown_policy_is_refused(server_config: ServerConfig) -> None:
 
     with pytest.raises(InvalidParameter, match="Valid policies"):
         build_services(replace(server_config, secret_policy="shrug"))
+
+
+def test_findings_are_listed_for_review_without_values(make_api: MakeApi) -> None:
+    api, _services = make_api("redact")
+    run_id = _run(api)
+    api.ok("post", "runs/log-parameter", {"run_id": run_id, "key": "token", "value": GITHUB_TOKEN})
+    api.ok("post", "runs/set-tag", {"run_id": run_id, "key": "db", "value": f"mysql://u:{URL_PASSWORD}@h/db"})
+    listed = api.client.get("/api/2.0/ledgerflow/secret-findings/list", params={"resource_id": run_id})
+    assert listed.status_code == 200, listed.text
+    findings = listed.json()["findings"]
+    assert sorted((f["field"], f["key"], f["kind"], f["action"]) for f in findings) == [
+        ("param", "token", "github_token", "redacted"),
+        ("tag", "db", "url_credentials", "redacted"),
+    ]
+    assert GITHUB_TOKEN not in listed.text and URL_PASSWORD not in listed.text
+    bad = api.client.get("/api/2.0/ledgerflow/secret-findings/list", params={"max_results": "0"})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"

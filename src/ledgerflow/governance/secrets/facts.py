@@ -52,3 +52,19 @@ class SecretFacts:
                 sa.select(f.kind, sa.func.count()).where(sa.or_(*where)).group_by(f.kind)
             ).all()
         return {"findings": sum(int(count) for _, count in found), "kinds": sorted(kind for kind, _ in found)}
+
+
+def list_findings(
+    db: Database, resource_type: str | None, resource_id: str | None, max_results: int
+) -> list[dict[str, object]]:
+    """The newest findings first, optionally of one resource: never a secret, only where it
+    was, what kind, what the policy did and its fingerprint."""
+    f = secret_findings.c
+    query = sa.select(secret_findings).order_by(f.creation_time.desc(), f.finding_id).limit(max_results)
+    if resource_type:
+        query = query.where(f.resource_type == resource_type)
+    if resource_id:
+        query = query.where(f.resource_id == resource_id)
+    with db.read() as conn:
+        # Plain str keys: SQLAlchemy names columns with a str subclass the JSON encoder refuses.
+        return [{str(key): value for key, value in row._mapping.items()} for row in conn.execute(query)]

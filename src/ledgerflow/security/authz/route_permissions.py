@@ -242,6 +242,8 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_LF}/alert-rules/list"): _experiment(READ),
     ("GET", f"{_LF}/alert-rules/get"): _experiment(READ),
     ("POST", f"{_LF}/alert-rules/delete"): _experiment(EDIT),
+    # Where credentials were attempted, across every experiment and model: admins only.
+    ("GET", f"{_LF}/secret-findings/list"): _admin(),
     # Policy as code and four-eyes promotion (governance/policy, governance/approvals). Endpoints
     # naming a request or an evaluation by id check the model's permission in the handler.
     ("GET", f"{_LF}/policies/schema"): _signed_in(),

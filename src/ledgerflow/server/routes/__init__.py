@@ -21,6 +21,7 @@ from ledgerflow.server.routes import (
     monitoring,
     registry,
     runs,
+    secrets,
     scanning,
     signing,
     webhooks,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 ALL_TABLES = [
     alerts.TABLE,
+    secrets.TABLE,
     experiments.TABLE,
     runs.TABLE,
     signing.TABLE,
