@@ -203,6 +203,8 @@ def test_limits_make_scans_unscannable(tmp_path: Path) -> None:
     assert scan_path(path, limits=Limits(max_depth=1)).status == "unscannable"
     assert scan_path(path, limits=Limits(max_total_bytes=10)).status == "unscannable"
     assert scan_path(path, limits=Limits(max_archive_entries=0)).status == "unscannable"
+    timed_out = scan_path(path, limits=Limits(max_seconds=0.0))
+    assert timed_out.status == "unscannable" and "seconds" in timed_out.errors[0].message
 
 
 def test_cli_exit_codes_run_as_a_process(tmp_path: Path) -> None:
@@ -219,6 +221,8 @@ def test_cli_exit_codes_run_as_a_process(tmp_path: Path) -> None:
 def test_walker_never_raises_on_random_bytes(data: bytes) -> None:
     assert scan_bytes(data).status in STATUSES
     assert scan_bytes(b"\x80\x04" + data).status in STATUSES
+    assert scan_bytes(b"PK\x03\x04" + data).status in STATUSES
+    assert scan_bytes(b"\x93NUMPY" + data).status in STATUSES
 
 
 def test_build_on_an_imported_class_is_a_finding(tmp_path: Path) -> None:
@@ -255,3 +259,26 @@ def test_restricted_unpickler_refuses_attribute_walks_through_wildcards(tmp_path
     )
     with allowing(["cloudpickle.cloudpickle:*"]), pytest.raises(UnsafeModel, match="os.system"):
         restricted_load_path(path)
+
+
+def test_opcodes_hidden_in_joblib_array_data_are_found(tmp_path: Path) -> None:
+    """joblib's reader skips an array's bytes, a plain unpickler runs them as opcodes: the
+    scanner reads the file both ways."""
+    import numpy as np
+    from joblib.numpy_pickle import NumpyArrayWrapper
+
+    evil = b"cposix\nsystem\n(Vecho pwned\ntR0"
+    wrapper = NumpyArrayWrapper(
+        np.ndarray, (len(evil),), "C", np.dtype("u1"), allow_mmap=False, numpy_array_alignment_bytes=None
+    )
+    head = pickle.dumps(wrapper, protocol=2)
+    assert head.endswith(b".")
+    path = p.write(tmp_path / "model.joblib", head[:-1] + evil + b".")
+    assert list(joblib.load(path)) == list(evil)  # joblib reads the bytes as array data
+    report = scan_path(path)
+    assert report.status == "findings"
+    hidden = [f for f in report.findings if f.global_name == "posix.system"]
+    assert hidden and "hidden in joblib array data" in hidden[0].message
+    genuine = tmp_path / "genuine.joblib"
+    joblib.dump({"weights": np.arange(1000, dtype=np.float64), "forest": p.forest()}, genuine)
+    assert scan_path(genuine).status == "clean"

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from ledgerflow.governance.scanning.context import ScanContext
 from ledgerflow.governance.scanning.opcodes import Call, GlobalRef, Malformed, PickleWalker, Unresolvable
-from ledgerflow.governance.scanning.report import GLOBAL, KERAS_LAMBDA, SKOPS_TYPE, ScanAborted
+from ledgerflow.governance.scanning.report import GLOBAL, KERAS_LAMBDA, SKOPS_TYPE, ScanAborted, ScanReport
 
 HEAD = 1024
 _SPOOL_IN_MEMORY = 64 * 1024**2
@@ -151,13 +151,14 @@ class Scanner:
     ) -> int | None:
         """Walk one pickle from the stream's position; the offset after its STOP, or None
         when the bytes are no pickle or could not be judged (then an error is recorded)."""
-        walker = PickleWalker(
-            stream,
-            self.ctx,
-            path,
-            build_hook=lambda obj, s: self._joblib_array(obj, s, path, imports),
-            assume_pickle=assume_pickle,
-        )
+        start = stream.tell()
+        arrays: list[int] = []
+
+        def hook(obj: Call, source: IO[bytes]) -> None:
+            if self._joblib_array(obj, source, path, imports):
+                arrays.append(source.tell())
+
+        walker = PickleWalker(stream, self.ctx, path, build_hook=hook, assume_pickle=assume_pickle)
         try:
             result = walker.walk()
         except Unresolvable as error:
@@ -169,12 +170,43 @@ class Scanner:
             self.ctx.error(path, "corrupt", f"corrupt or truncated pickle: {error}")
             return None
         imports.extend(result.imports)
+        if arrays:
+            end = stream.tell()
+            stream.seek(start)
+            self._plain_reading(stream, path)
+            stream.seek(end)
         return result.end if result.complete else None
 
-    def _joblib_array(self, obj: Call, stream: IO[bytes], path: str, imports: list[str]) -> None:
+    def _plain_reading(self, stream: IO[bytes], path: str) -> None:
+        """Walk a joblib pickle again as ``pickle.load`` would read it, without skipping the
+        array bytes: opcodes hidden where joblib expects raw data would run under a plain
+        unpickler (stock MLflow's cloudpickle.load). Decoding errors are expected here (the
+        array bytes are no opcodes); imports that the joblib reading did not see are findings."""
+        seen = {f.global_name for f in self.ctx.report.findings if f.path == path}
+        shadow = ScanContext(self.ctx.allowlist, self.ctx.limits, ScanReport("", ""), self.ctx.started)
+        walker = PickleWalker(stream, shadow, path, assume_pickle=True)
+        try:
+            walker.walk()
+        except Unresolvable as error:
+            self.ctx.error(path, "unresolvable", f"unresolvable import read by a plain unpickler: {error}")
+        except Malformed:
+            pass
+        for finding in shadow.report.findings:
+            if finding.global_name not in seen:
+                seen.add(finding.global_name)
+                self.ctx.finding(
+                    path,
+                    finding.kind,
+                    f"{finding.message} (hidden in joblib array data: a plain unpickler runs it)",
+                    global_name=finding.global_name,
+                    position=finding.position,
+                )
+
+    def _joblib_array(self, obj: Call, stream: IO[bytes], path: str, imports: list[str]) -> bool:
+        """Consume the array data joblib wrote after a NumpyArrayWrapper; whether it was one."""
         func = obj.func
         if not (isinstance(func, GlobalRef) and (func.module, func.name) == _JOBLIB_WRAPPER):
-            return
+            return False
         state = obj.state
         if not isinstance(state, dict):
             raise Malformed("a joblib array wrapper without its state")
@@ -186,7 +218,7 @@ class Scanner:
             # An object array is a whole pickle of its own, right here in the stream.
             if self.walk_pickle(stream, path, imports, assume_pickle=True) is None:
                 raise Malformed("the nested pickle of a joblib object array could not be read")
-            return
+            return True
         if state.get("numpy_array_alignment_bytes") is not None:
             padding = stream.read(1)
             if len(padding) != 1:
@@ -196,6 +228,7 @@ class Scanner:
         for size in shape:
             count *= size
         _skip(stream, count * itemsize)
+        return True
 
     # -- containers ------------------------------------------------------------------------
 

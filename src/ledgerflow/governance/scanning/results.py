@@ -69,13 +69,6 @@ def set_override(
     )
 
 
-def stale_keys(conn: Connection, scanner_version: str, allowlist_version: str) -> list[tuple[int, int]]:
-    query = sa.select(_t.registered_model_id, _t.version).where(
-        (_t.scanner_version != scanner_version) | (_t.allowlist_version != allowlist_version)
-    )
-    return [(int(row[0]), int(row[1])) for row in conn.execute(query)]
-
-
 def override_of(row: Any, now: int) -> dict[str, Any] | None:
     if row is None or row.override_reason is None:
         return None
