@@ -65,6 +65,12 @@ class FactRegistry:
     def namespaces(self) -> list[str]:
         return sorted(self._sources)
 
+    def facts_of(self, namespace: str, name: str, version: int) -> Facts:
+        """One namespace's facts (``{}`` when no source owns it), for callers that need only
+        that one: every source does real work (a signature check hashes the files)."""
+        source = self._sources.get(namespace)
+        return {} if source is None else source.facts_for(name, version)
+
     def collect(self, name: str, version: int) -> dict[str, Facts]:
         """Every namespace's facts about ``name`` version ``version`` (``{}`` where unknown)."""
         return {namespace: source.facts_for(name, version) for namespace, source in self._sources.items()}

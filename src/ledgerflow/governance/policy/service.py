@@ -21,10 +21,13 @@ from ledgerflow.governance.policy import store
 from ledgerflow.governance.policy.document import PolicyDocument, canonical_json, parse_document
 from ledgerflow.governance.policy.engine import Champion, Evaluation, GateInputs, evaluate
 from ledgerflow.governance.policy.subject import manifest_digest
+from ledgerflow.registry.model_versions import require_version
+from ledgerflow.registry.registered_models import require_model
 from ledgerflow.registry.validation import STAGE_PRODUCTION, canonical_stage, validate_alias
 from ledgerflow.security.audit import context as audit_context
 from ledgerflow.security.audit.log import SUCCESS, Event
 from ledgerflow.security.auth.identity import current_identity
+from ledgerflow.store import registry as registry_store
 from ledgerflow.tracking.clock import now_ms
 
 if TYPE_CHECKING:
@@ -183,10 +186,13 @@ class PolicyService:
     # -- evaluation ---------------------------------------------------------------------------
 
     def subject(self, name: str, version: int) -> Subject:
-        found = self.services.registry.versions.get(name, version)
-        number = int(found["version"])
-        facts = {k: dict(v) for k, v in self.services.facts.collect(found["name"], number).items()}
-        return Subject(found["name"], number, manifest_digest(self.services, found["name"], number), facts)
+        # Only the key columns: loading the full version (tags, aliases) costs several queries.
+        with self.db.read() as conn:
+            model = require_model(conn, name)
+            number = int(require_version(conn, model, version).version)
+            name = str(model.name)
+        facts = {k: dict(v) for k, v in self.services.facts.collect(name, number).items()}
+        return Subject(name, number, manifest_digest(self.services, name, number), facts)
 
     def champion(self, name: str, target: str | None) -> Champion | None:
         if target is None:
@@ -194,16 +200,17 @@ class PolicyService:
         kind, _, value = target.partition(":")
         version: int | None = None
         if kind == "alias":
-            try:
-                version = int(self.services.registry.aliases.get(name, value)["version"])
-            except LedgerflowError:
-                version = None
+            with self.db.read() as conn:
+                model = require_model(conn, name)
+                found = registry_store.alias_version(conn, model.registered_model_id, value)
+            version = None if found is None else int(found)
         elif kind == "stage":
             staged = self.services.registry.models.latest_versions(name, [value])
             version = int(staged[0]["version"]) if staged else None
         if version is None:
             return None
-        return Champion(version, self.services.facts.collect(name, version))
+        # Rules read only the champion's evaluation (metric_vs_champion, champion.metrics in CEL).
+        return Champion(version, {"evaluation": self.services.facts.facts_of("evaluation", name, version)})
 
     def evaluate(
         self,
