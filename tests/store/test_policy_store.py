@@ -88,5 +88,23 @@ def test_policy_tables_round_trip(make_client: Any, server_config: ServerConfig,
         for r in _ok(client.get(f"{LF}/promotion-requests/list", params={"name": "m1"}))["promotion_requests"]
     ] == ["PROMOTED"]
 
+    # An open request past its expiry is EXPIRED when next read.
+    stale = _ok(
+        client.post(
+            f"{LF}/promotion-requests/create",
+            json={"name": "m1", "version": "1", "target": "stage:Production"},
+        )
+    )["promotion_request"]
+    from ledgerflow.store.governance.policy_schema import promotion_requests
+
+    with services.db.write() as conn:
+        conn.execute(
+            promotion_requests.update()
+            .where(promotion_requests.c.request_id == stale["request_id"])
+            .values(expires_at=1)
+        )
+    expired = _ok(client.get(f"{LF}/promotion-requests/get", params={"request_id": stale["request_id"]}))
+    assert expired["promotion_request"]["status"] == "EXPIRED"
+
     _ok(client.post(f"{LF}/policies/retire", json={"name": "store-policy"}))
     assert _ok(client.get(f"{LF}/policies/list")).get("policies", []) == []

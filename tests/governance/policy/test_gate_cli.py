@@ -167,6 +167,12 @@ def test_stock_mlflow_client_cannot_pass_the_gate(
         "    out['champion'] = 'ok'\n"
         "except MlflowException as e:\n"
         "    out['champion'] = e.error_code\n"
+        "try:\n"
+        "    c.transition_model_version_stage(os.environ['MODEL'], os.environ['VERSION'], 'Production')\n"
+        "    out['production'] = 'ok'\n"
+        "except MlflowException as e:\n"
+        "    out['production'] = e.error_code\n"
+        "out['staging'] = c.transition_model_version_stage(os.environ['MODEL'], os.environ['VERSION'], 'Staging').current_stage\n"
         "c.set_registered_model_alias(os.environ['MODEL'], 'candidate', os.environ['VERSION'])\n"
         "out['candidate'] = c.get_model_version_by_alias(os.environ['MODEL'], 'candidate').version\n"
         "print('RESULT ' + json.dumps(out))\n"
@@ -180,4 +186,9 @@ def test_stock_mlflow_client_cannot_pass_the_gate(
     import json
 
     result = json.loads(line[len("RESULT ") :])
-    assert result == {"champion": "PERMISSION_DENIED", "candidate": str(version)}
+    assert result == {
+        "champion": "PERMISSION_DENIED",
+        "production": "PERMISSION_DENIED",
+        "staging": "Staging",
+        "candidate": str(version),
+    }
