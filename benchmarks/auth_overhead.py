@@ -11,10 +11,13 @@ turn (A B, B A, ...), median over rounds:
 * search: `runs/search` with a filter and an order over a populated experiment, ms (p50).
 
 Also measured in-process: the per-request cost of the browser-hardening layer (Host
-allow-list, Origin check, security headers; `security/web`) around a trivial ASGI app.
+allow-list, Origin check, security headers; `security/web`) around a trivial ASGI app, and the
+CPU time per request of both configurations (CPU time barely moves with the machine's load,
+which on a shared 2-core box swings req/s by 2-3x between rounds).
 
     .venv/bin/python benchmarks/auth_overhead.py --quick
     .venv/bin/python benchmarks/auth_overhead.py            # more calls and rounds
+    .venv/bin/python benchmarks/auth_overhead.py --quick --cpu-only
 
 Target: auth-on within 15% of auth-off. Results land in results/<time>-auth-overhead.json.
 """
@@ -99,6 +102,18 @@ def prepare(url: str, authorization: str | None, runs: int) -> dict[str, str]:
     return {"experiment_id": experiment, "run_id": log_run}
 
 
+def server_cpu_s(server: Server) -> float:
+    """CPU seconds used so far by the server's whole process tree (user + system)."""
+    total = 0.0
+    for proc in server.tree():
+        try:
+            times = proc.cpu_times()
+        except Exception:  # the process ended between listing and reading
+            continue
+        total += times.user + times.system
+    return total
+
+
 def log_metric(url: str, authorization: str | None, run_id: str, calls: int, step0: int) -> dict[str, Any]:
     http = Client(url, authorization)
     latencies = []
@@ -180,18 +195,111 @@ def web_guard_cost(requests: int) -> dict[str, float]:
     }
 
 
+def in_process_cpu(rounds: int, calls: int, runs: int) -> dict[str, Any]:
+    """CPU milliseconds per request (every thread of this process: event loop and thread pool),
+    the same two configurations built in-process and called through Starlette's TestClient.
+    CPU time hardly moves with the machine's load, unlike req/s on a shared 2-core box."""
+    import base64
+
+    from starlette.testclient import TestClient
+
+    from ledgerflow.config import ServerConfig
+    from ledgerflow.security.web.hosts import default_allowed_hosts
+    from ledgerflow.server.app import create_app
+
+    def build(tmp: str, auth: bool) -> tuple[TestClient, str, str]:
+        config = ServerConfig(
+            backend_store_uri=f"sqlite:///{tmp}/db.sqlite",
+            artifacts_destination=f"{tmp}/artifacts",
+            auth_required=auth,
+            allowed_hosts=default_allowed_hosts("127.0.0.1"),
+        )
+        client = TestClient(create_app(config), base_url="http://127.0.0.1:5000")
+        client.__enter__()
+        if auth:
+            services = client.app.state.services  # type: ignore[attr-defined]
+            services.auth.create_user(*ADMIN, is_admin=True)
+            services.auth.create_user(*USER)
+            as_user = {"Authorization": "Basic " + base64.b64encode(":".join(USER).encode()).decode()}
+            made = client.post(
+                "/api/2.0/ledgerflow/tokens/create", json={"name": "b", "scopes": ["write"]}, headers=as_user
+            )
+            client.headers["Authorization"] = "Bearer " + made.json()["secret"]
+        experiment = client.post(API + "/experiments/create", json={"name": "cpu"}).json()["experiment_id"]
+        run_id = client.post(API + "/runs/create", json={"experiment_id": experiment}).json()["run"]["info"][
+            "run_id"
+        ]
+        for index in range(runs):
+            made_run = client.post(
+                API + "/runs/create", json={"experiment_id": experiment, "run_name": f"r{index}"}
+            )
+            client.post(
+                API + "/runs/log-batch",
+                json={"run_id": made_run.json()["run"]["info"]["run_id"], **run_payload(index)},
+            )
+        return client, experiment, run_id
+
+    def cpu_ms(work: Any, n: int) -> float:
+        started = time.process_time()
+        for i in range(n):
+            work(i)
+        return (time.process_time() - started) / n * 1000
+
+    figures: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="lf-auth-cpu-") as tmp:
+        clients = {label: build(f"{tmp}/{label}", label == "auth-on") for label in ("auth-off", "auth-on")}
+        for label in clients:
+            figures[label] = {"log_metric_cpu_ms": [], "search_cpu_ms": []}
+        search_body = {"experiment_ids": [], "filter": FILTER, "order_by": ORDER, "max_results": 100}
+        for round_no in range(rounds):
+            order = list(clients) if round_no % 2 == 0 else list(reversed(clients))
+            for label in order:
+                client, experiment, run_id = clients[label]
+                base = round_no * calls
+
+                def metric(
+                    i: int, client: TestClient = client, run_id: str = run_id, base: int = base
+                ) -> None:
+                    body = {"run_id": run_id, "key": "m", "value": 1.0, "timestamp": 1, "step": base + i}
+                    assert client.post(API + "/runs/log-metric", json=body).status_code == 200
+
+                def find(_i: int, client: TestClient = client, experiment: str = experiment) -> None:
+                    body = {**search_body, "experiment_ids": [experiment]}
+                    assert client.post(API + "/runs/search", json=body).status_code == 200
+
+                figures[label]["log_metric_cpu_ms"].append(cpu_ms(metric, calls))
+                figures[label]["search_cpu_ms"].append(cpu_ms(find, max(calls // 20, 10)))
+        for client, _, _ in clients.values():
+            client.__exit__(None, None, None)
+    medians = {label: {k: statistics.median(v) for k, v in f.items()} for label, f in figures.items()}
+    return {
+        "medians": medians,
+        "log_metric_cpu_on_over_off": round(
+            medians["auth-on"]["log_metric_cpu_ms"] / medians["auth-off"]["log_metric_cpu_ms"], 3
+        ),
+        "search_cpu_on_over_off": round(
+            medians["auth-on"]["search_cpu_ms"] / medians["auth-off"]["search_cpu_ms"], 3
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer calls and rounds (about two minutes)")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--cpu-only", action="store_true", help="only the in-process CPU comparison")
     args = parser.parse_args()
     rounds = args.rounds or (4 if args.quick else 8)
     calls = 1000 if args.quick else 3000
     runs = 500 if args.quick else 2000
     repeats = 50 if args.quick else 150
     results: dict[str, Any] = {"meta": {"rounds": rounds, "log_metric_calls": calls, "search_runs": runs}}
+    if args.cpu_only:
+        cpu = in_process_cpu(rounds, min(calls, 1000), min(runs, 500))
+        print(json.dumps(cpu, indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="lf-auth-bench-") as tmp:
         off = Server(server_spec("auth-off", False), Path(tmp) / "off")
         on = Server(server_spec("auth-on", True), Path(tmp) / "on")
@@ -200,16 +308,27 @@ def main() -> None:
             servers = {"auth-off": off, "auth-on": on}
             setup = {label: prepare(s.url, headers[label], runs) for label, s in servers.items()}
             figures: dict[str, dict[str, list[float]]] = {
-                label: {"log_metric_req_s": [], "search_p50_ms": []} for label in servers
+                label: {
+                    "log_metric_req_s": [],
+                    "search_p50_ms": [],
+                    "log_metric_server_cpu_ms": [],
+                    "search_server_cpu_ms": [],
+                }
+                for label in servers
             }
             for round_no in range(rounds):
                 order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
                 for label in order:
                     url, auth = servers[label].url, headers[label]
+                    cpu0 = server_cpu_s(servers[label])
                     lm = log_metric(url, auth, setup[label]["run_id"], calls, round_no * calls)
+                    cpu1 = server_cpu_s(servers[label])
                     sr = search(url, auth, setup[label]["experiment_id"], repeats)
+                    cpu2 = server_cpu_s(servers[label])
                     figures[label]["log_metric_req_s"].append(lm["req_per_s"])
                     figures[label]["search_p50_ms"].append(sr["p50_ms"])
+                    figures[label]["log_metric_server_cpu_ms"].append((cpu1 - cpu0) / calls * 1000)
+                    figures[label]["search_server_cpu_ms"].append((cpu2 - cpu1) / (repeats + 1) * 1000)
                     print(f"round {round_no + 1} {label}: log-metric {lm['req_per_s']:.0f} req/s, "
                           f"search {sr['p50_ms']:.2f} ms ({sr['hits']} hits)", flush=True)  # fmt: skip
         finally:
@@ -219,17 +338,35 @@ def main() -> None:
     lm_ratio = medians["auth-on"]["log_metric_req_s"] / medians["auth-off"]["log_metric_req_s"]
     search_ratio = medians["auth-on"]["search_p50_ms"] / medians["auth-off"]["search_p50_ms"]
     guard = web_guard_cost(20_000)
-    results.update(rounds=figures, medians=medians, web_guard=guard)
+    cpu = in_process_cpu(rounds, min(calls, 1000), min(runs, 500))
+    results.update(rounds=figures, medians=medians, web_guard=guard, in_process_cpu=cpu)
+    cpu_lm = medians["auth-on"]["log_metric_server_cpu_ms"] / medians["auth-off"]["log_metric_server_cpu_ms"]
+    cpu_search = medians["auth-on"]["search_server_cpu_ms"] / medians["auth-off"]["search_server_cpu_ms"]
+    paired = [
+        on / off
+        for on, off in zip(
+            figures["auth-on"]["log_metric_req_s"], figures["auth-off"]["log_metric_req_s"], strict=True
+        )
+    ]
     results["ratios"] = {
         "log_metric_throughput_on_over_off": round(lm_ratio, 3),
+        "log_metric_throughput_paired_median": round(statistics.median(paired), 3),
         "search_latency_on_over_off": round(search_ratio, 3),
+        "log_metric_server_cpu_on_over_off": round(cpu_lm, 3),
+        "search_server_cpu_on_over_off": round(cpu_search, 3),
     }
     print()
     print(f"log-metric: off {medians['auth-off']['log_metric_req_s']:.0f} req/s, "
           f"on {medians['auth-on']['log_metric_req_s']:.0f} req/s -> {lm_ratio:.1%} of auth-off")  # fmt: skip
     print(f"search:     off {medians['auth-off']['search_p50_ms']:.2f} ms, "
           f"on {medians['auth-on']['search_p50_ms']:.2f} ms -> {search_ratio:.2f}x the latency")  # fmt: skip
+    print(f"log-metric: same-round on/off throughput, median {statistics.median(paired):.1%}")
+    print(f"server CPU per request, on/off: log-metric {cpu_lm:.2f}, search {cpu_search:.2f}")
     print(f"web guard:  {guard['overhead_us']} µs per request in-process")
+    print(
+        f"in-process CPU per request, on/off: log-metric {cpu['log_metric_cpu_on_over_off']:.2f}, "
+        f"search {cpu['search_cpu_on_over_off']:.2f}"
+    )
     out = Path(__file__).resolve().parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-auth-overhead.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
