@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledgerflow.registry.events import RegistryEvent
 from tests.governance.policy.support import ADMIN, LF, POLICY, World, ok
 
 _RM = "/api/2.0/mlflow/registered-models"
 
 
-def _request(world: World, user: str, version: int, target: str = "alias:champion") -> dict:
+def _request(world: World, user: str, version: int, target: str = "alias:champion") -> dict[str, Any]:
     body = {"name": world.model, "version": str(version), "target": target, "justification": "better model"}
-    return ok(world.call(user, "POST", f"{LF}/promotion-requests/create", body))["promotion_request"]
+    found: dict[str, Any] = ok(world.call(user, "POST", f"{LF}/promotion-requests/create", body))[
+        "promotion_request"
+    ]
+    return found
 
 
 def _decide(world: World, user: str, request_id: str, verb: str = "approve") -> object:

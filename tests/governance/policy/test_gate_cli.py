@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -113,7 +114,7 @@ def test_exit_codes_and_junit(live_world: tuple[LiveServer, World], tmp_path: Pa
     assert again.returncode == 2
 
 
-def _steps(document: dict, job: str | None) -> list[str]:
+def _steps(document: dict[str, Any], job: str | None) -> list[str]:
     if job is None:  # GitLab: one job with a script list
         [(name, body)] = [(k, v) for k, v in document.items() if isinstance(v, dict) and "script" in v]
         return [line for line in body["script"] if line.startswith("ledgerflow gate")]
