@@ -119,16 +119,9 @@ SCHEMA: dict[str, Any] = {
                     ),
                     _rule("sbom_present", []),
                     _rule("no_secrets", []),
-                    _rule(
-                        "approvals",
-                        [],
-                        min={"type": "integer", "minimum": 1, "maximum": 10},
-                        role={"type": "string"},
-                        distinct_from={
-                            "type": "array",
-                            "items": {"enum": ["requester", "run_owner", "version_creator"]},
-                        },
-                    ),
+                    # Approvers always hold 'approve' on the model and are neither the requester
+                    # nor the run owner (enforced by the promotion requests, not configurable).
+                    _rule("approvals", [], min={"type": "integer", "minimum": 1, "maximum": 10}),
                     _rule("expr", ["cel"], cel={"type": "string", "minLength": 1}),
                 ],
             },
