@@ -228,9 +228,17 @@ def test_walker_never_raises_on_random_bytes(data: bytes) -> None:
 def test_build_on_an_imported_class_is_a_finding(tmp_path: Path) -> None:
     # Rewire an allowed class: GLOBAL collections.OrderedDict, then BUILD (None, {"x": 1}).
     data = b"\x80\x02ccollections\nOrderedDict\nN}X\x01\x00\x00\x00xK\x01s\x86b."
-    report = scan_path(p.write(tmp_path / "rewire", data))
+    path = p.write(tmp_path / "rewire", data)
+    report = scan_path(path)
     assert report.status == "findings"
     assert [f.kind for f in report.findings] == ["global_mutation"]
+    from collections import OrderedDict
+
+    from ledgerflow.governance.scanning.unpickler import UnsafeModel, restricted_load_path
+
+    with pytest.raises(UnsafeModel, match="sets attributes on the imported OrderedDict"):
+        restricted_load_path(path)
+    assert not hasattr(OrderedDict, "x")
 
 
 def test_wildcards_cover_top_level_names_only() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import types
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -109,6 +110,19 @@ def restricted_joblib_load(path: Path, allowlist: AllowList | None = None) -> An
                     f"allow-list ({rules.version}). {allow_hint(dotted)}"
                 )
             return super().find_class(module, name)
+
+        def load_build(self) -> None:
+            # BUILD on an imported class, function or module would set attributes on it
+            # (rewiring allowed code for everything loaded later): the scanner's
+            # global_mutation finding, enforced here too.
+            target = self.stack[-2] if len(self.stack) >= 2 else None
+            if isinstance(target, type | types.FunctionType | types.BuiltinFunctionType | types.ModuleType):
+                name = getattr(target, "__qualname__", getattr(target, "__name__", repr(target)))
+                raise UnsafeModel(f"Refusing to load '{source}': it sets attributes on the imported {name}.")
+            super().load_build()
+
+        dispatch = dict(numpy_pickle.NumpyUnpickler.dispatch)
+        dispatch[pickle.BUILD[0]] = load_build
 
     # joblib.load's own steps (decompression, then its unpickler), with our find_class.
     with (
