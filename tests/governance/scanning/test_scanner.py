@@ -290,3 +290,19 @@ def test_opcodes_hidden_in_joblib_array_data_are_found(tmp_path: Path) -> None:
     genuine = tmp_path / "genuine.joblib"
     joblib.dump({"weights": np.arange(1000, dtype=np.float64), "forest": p.forest()}, genuine)
     assert scan_path(genuine).status == "clean"
+
+
+def test_encrypted_zip_entry_is_unscannable(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "locked.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data.pkl", p.system_pickle())
+    data = bytearray(path.read_bytes())
+    # Set the "encrypted" flag bit on the local header and the central directory entry.
+    for offset in (6, data.rfind(b"PK\x01\x02") + 8):
+        data[offset] |= 0x01
+    path.write_bytes(bytes(data))
+    report = scan_path(path)
+    assert report.status == "unscannable"
+    assert report.errors[0].kind == "corrupt" and "encrypted" in report.errors[0].message

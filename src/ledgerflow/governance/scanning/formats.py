@@ -258,7 +258,14 @@ class Scanner:
                             self._keras_json(spool, inner)
                             spool.seek(0)
                         self.scan(spool, inner, depth + 1, formats, imports)
-                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
+                except (
+                    zipfile.BadZipFile,
+                    zlib.error,
+                    EOFError,
+                    OSError,
+                    NotImplementedError,
+                    RuntimeError,
+                ) as error:
                     self.ctx.error(inner, "corrupt", f"unreadable zip entry: {error}")
 
     def _tar(self, stream: IO[bytes], path: str, depth: int, formats: list[str], imports: list[str]) -> None:
