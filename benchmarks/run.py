@@ -219,6 +219,10 @@ WORKLOADS: dict[str, Callable[[str, Populated, Sizes], dict[str, Any]]] = {
 }
 
 
+# Workloads that read the populated runs; the others create their own run.
+NEEDS_POPULATED = ("search_filtered", "search_sorted", "history")
+
+
 def median_record(records: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for key, first in records[0].items():
@@ -339,7 +343,19 @@ def main() -> None:
         "--ledgerflow-auth", action="store_true", help="run Ledgerflow with authentication on (Basic auth)"
     )
     parser.add_argument("--populate-threads", type=int, default=4)
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated workloads to run ({','.join(WORKLOADS)}); skips import, cold-start, "
+        "idle-memory and (unless a search or history workload is named) populate",
+    )
     args = parser.parse_args()
+    selected = list(WORKLOADS) if args.only is None else [name.strip() for name in args.only.split(",")]
+    unknown = sorted(set(selected) - set(WORKLOADS))
+    if unknown:
+        sys.exit(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
+    partial = args.only is not None
+    needs_data = any(name in NEEDS_POPULATED for name in selected)
 
     sizes = QUICK if args.quick else FULL
     if args.rounds:
@@ -364,15 +380,17 @@ def main() -> None:
         "load1_start": os.getloadavg()[0],
         "filter": FILTER,
         "order_by": ORDER,
+        "workloads": selected,
     }
     log(f"work dir {work}; MLflow {version}; sizes {sizes}")
 
-    log("import times")
-    results["ledgerflow"]["import"] = import_time(OURS_BIN / "python", "ledgerflow", sizes.import_repeats)
-    for label in mlflow_labels:
-        results[label]["import"] = import_time(MLFLOW_BIN / "python", "mlflow", sizes.import_repeats)
+    if not partial:
+        log("import times")
+        results["ledgerflow"]["import"] = import_time(OURS_BIN / "python", "ledgerflow", sizes.import_repeats)
+        for label in mlflow_labels:
+            results[label]["import"] = import_time(MLFLOW_BIN / "python", "mlflow", sizes.import_repeats)
 
-    if not args.skip_coldstart:
+    if not args.skip_coldstart and not partial:
         log("cold starts")
         for label, record in cold_starts(specs, sizes.coldstart_repeats, work).items():
             results[label]["cold_start"] = record
@@ -383,18 +401,26 @@ def main() -> None:
         key = cache_key(sizes, version)
         for spec in specs:
             data_dir = work / f"server-{spec.label}"
-            cached = prepare_mlflow_data(cache, key, data_dir) if spec.label != "ledgerflow" else None
+            cached = (
+                prepare_mlflow_data(cache, key, data_dir)
+                if spec.label != "ledgerflow" and needs_data
+                else None
+            )
             servers[spec.label] = Server(spec, data_dir)
             if cached:
                 log(f"{spec.label}: reusing populated database from {cache / key}")
                 populated[spec.label] = cached
-        log("settling 10 s before measuring idle memory")
-        time.sleep(10)
-        for label, server in servers.items():
-            results[label]["idle_memory"] = server.memory_mib()
-            log(f"idle memory {label}: {results[label]['idle_memory']}")
+        if not partial:
+            log("settling 10 s before measuring idle memory")
+            time.sleep(10)
+            for label, server in servers.items():
+                results[label]["idle_memory"] = server.memory_mib()
+                log(f"idle memory {label}: {results[label]['idle_memory']}")
 
         for label in list(servers):
+            if not needs_data:
+                populated[label] = Populated("", "", None)
+                continue
             if label in populated:
                 continue
             threads = args.populate_threads if label == "ledgerflow" else 8
@@ -418,7 +444,8 @@ def main() -> None:
 
         per_round: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in servers}
         for round_no in range(1, sizes.rounds + 1):
-            for name, workload in WORKLOADS.items():
+            for name in selected:
+                workload = WORKLOADS[name]
                 for label, server in servers.items():
                     record = workload(server.url, populated[label], sizes)
                     per_round[label].setdefault(name, []).append(record)
@@ -438,7 +465,7 @@ def main() -> None:
     text, summary = table(results, sizes, mlflow_labels)
     for name in ("search_filtered", "search_sorted"):
         prints = {label: results[label].get(name, {}).get("fingerprint") for label in results}
-        meta[f"{name}_same_answer"] = len(set(prints.values())) == 1
+        meta[f"{name}_same_answer"] = len(set(prints.values())) == 1 if name in selected else None
     print(text)
     if args.quick:
         print(
@@ -450,7 +477,8 @@ def main() -> None:
     )
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{meta['mode']}.json"
+    suffix = meta["mode"] + ("-" + "-".join(selected) if partial else "")
+    out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{suffix}.json"
     out.write_text(json.dumps({"meta": meta, "summary": summary, "results": results}, indent=1, default=str))
     print(f"results written to {out}")
 

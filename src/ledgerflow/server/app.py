@@ -28,10 +28,11 @@ from ledgerflow.security.web.hosts import HostPolicy
 from ledgerflow.security.web.middleware import WebGuard
 from ledgerflow.server import jsonio
 from ledgerflow.server.body_limits import check_depth, read_limited_body
-from ledgerflow.server.endpoints import Endpoint, EndpointTable
+from ledgerflow.server.endpoints import Endpoint, EndpointTable, Handler
 from ledgerflow.server.error_handlers import install_error_handlers, json_error
 from ledgerflow.server.fast_router import install_fast_dispatch
 from ledgerflow.server.payload import Payload
+from ledgerflow.store.database import WouldBlock
 from ledgerflow.tracking.services import Services, build_services
 
 JSON = "application/json"
@@ -79,8 +80,15 @@ async def read_payload(request: Request, path_params: dict[str, Any]) -> Payload
     return Payload(query | path_params, from_query=True)
 
 
+# The largest body a handler marked ``inline`` runs on the event loop for: a log-metric, or a
+# log-batch of a couple of hundred points (~1 ms). Bigger ones go to a worker thread, so one
+# request never holds up the others for long.
+INLINE_MAX_BODY = 16 * 1024
+
+
 def make_endpoint_route(prefix: str, endpoint: Endpoint, services: Services) -> Route:
     handler = endpoint.handler
+    inline = endpoint.inline if services.db.writes_without_waiting else None
 
     async def call(request: Request) -> Response:
         try:
@@ -88,12 +96,31 @@ def make_endpoint_route(prefix: str, endpoint: Endpoint, services: Services) -> 
             # Names the change for the audit record Database.run_write appends. Auth will
             # check endpoint.permission here ("admin" endpoints: admins only).
             audit_context.set_action(endpoint.action, payload.data)
-            result = await run_in_threadpool(handler, services, payload)
+            if inline is not None and _small(request) and inline(payload):
+                result = await _run_inline(handler, services, payload)
+            else:
+                result = await run_in_threadpool(handler, services, payload)
         except LedgerflowError as error:
             return json_error(error)
         return Response(jsonio.dumps(result), media_type=JSON)
 
     return Route(prefix + endpoint.path, call, methods=[endpoint.method])
+
+
+def _small(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return length is not None and length.isdigit() and int(length) <= INLINE_MAX_BODY
+
+
+async def _run_inline(handler: Handler, services: Services, payload: Payload) -> dict[str, Any]:
+    """Run a short write on the event loop: a thread hop costs more than the write itself. The
+    write never waits (see Database.no_wait); when the database is busy it runs again in a
+    worker thread, where waiting for the lock is harmless."""
+    try:
+        with services.db.no_wait():
+            return handler(services, payload)
+    except WouldBlock:
+        return await run_in_threadpool(handler, services, payload)
 
 
 def build_routes(services: Services, table: EndpointTable) -> list[BaseRoute]:

@@ -47,10 +47,16 @@ def check_depth(body: bytes, data: Any, limit: int) -> None:
     # Fewer brackets than the limit cannot nest past it: the usual case costs two scans in C.
     if body.count(b"{") + body.count(b"[") <= limit:
         return
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
+    # Level by level, keeping only the containers: a log-batch is a thousand flat objects, and
+    # testing each child's exact type in a comprehension costs a third of a per-child generator.
+    level: list[Any] = [data]
+    depth = 1
+    while level:
         if depth > limit:
             raise BadRequest(f"Bad Request. The request body nests deeper than {limit} levels.")
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if isinstance(value, dict) else value
+            below += [child for child in children if type(child) is dict or type(child) is list]
+        level = below
+        depth += 1

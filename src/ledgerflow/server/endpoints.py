@@ -33,6 +33,11 @@ class Endpoint:
     # What the caller must hold; None means the resource's own permissions apply. The auth
     # layer enforces it ("admin": admins only); until authentication exists it is served as-is.
     permission: str | None = None
+    # Which requests may run on the event loop thread instead of a worker thread: a predicate
+    # over the payload, for handlers whose whole work is a short SQLite write with no side
+    # effect outside the database (the write is tried without waiting, and goes to a worker
+    # thread when the database is busy). None: always a worker thread.
+    inline: Callable[[Payload], bool] | None = None
 
     @property
     def action(self) -> str:
@@ -62,9 +67,10 @@ class EndpointTable:
         ajax_only: bool = False,
         action: str | None = None,
         permission: str | None = None,
+        inline: Callable[[Payload], bool] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            endpoint = Endpoint(method, path, handler, ajax_only, action, permission)
+            endpoint = Endpoint(method, path, handler, ajax_only, action, permission, inline)
             self.endpoints.append(endpoint)
             self._compiled.append((endpoint, endpoint.pattern))
             return handler

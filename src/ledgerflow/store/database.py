@@ -8,12 +8,14 @@ MLflow users report under concurrent writers. WAL mode lets readers run beside t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,6 +25,18 @@ from sqlalchemy.exc import OperationalError
 from ledgerflow.errors import InvalidParameter, MissingExtra
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# conn.info key: how many data-changing statements the current transaction ran. SQLAlchemy's
+# cursor events count the statements it executes; the driver-level helpers below count theirs.
+CHANGES = "ledgerflow_changes"
+# Set while a write runs on the event loop thread (see Database.no_wait): it must not wait.
+_NO_WAIT: ContextVar[bool] = ContextVar("ledgerflow_no_wait", default=False)
+
+
+class WouldBlock(Exception):
+    """A no-wait write found the database busy (another writer holds SQLite's write lock, or
+    the pool has no idle connection). Nothing was written; run it again where waiting is fine."""
+
+
 _DRIVER_EXTRAS = {"postgresql": ("psycopg", "postgres"), "mysql": ("pymysql", "mysql")}
 
 
@@ -87,12 +101,59 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        if connection.get_execution_options().get("ledgerflow_write"):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
+        # Straight to the driver: SQLAlchemy's statement path costs more than BEGIN itself.
+        options = connection.get_execution_options()
+        if options.get("ledgerflow_no_wait"):
+            # Fail at once instead of sleeping in SQLite's busy handler; Database.write puts
+            # the timeout back before the connection goes back to the pool.
+            driver_execute(connection, "PRAGMA busy_timeout=0", ())
+        driver_execute(connection, "BEGIN IMMEDIATE" if options.get("ledgerflow_write") else "BEGIN", ())
 
     return engine
+
+
+def note_changes(conn: Connection, count: int = 1) -> None:
+    """Count data-changing statements run outside SQLAlchemy's execution path."""
+    conn.info[CHANGES] = conn.info.get(CHANGES, 0) + count
+
+
+def driver_execute(conn: Connection, sql: str, params: Any) -> Any:
+    """Run one SQL string on the driver's cursor and return the cursor.
+
+    For hot statements only: SQLAlchemy's per-execution work (events, compiled-cache lookup,
+    result set-up) costs ~20 µs a statement, several times SQLite's own cost for a one-row
+    write. ``sql`` must be in the dialect's paramstyle (see ``upserts.prepared``). Driver errors
+    come out as SQLAlchemy's exceptions, as from ``conn.execute``, so retries keep working.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(conn, error, sql, params, cursor) from error
+    return cursor
+
+
+def driver_execute_many(conn: Connection, sql: str, rows: Any) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(conn, error, sql, None, cursor) from error
+    finally:
+        cursor.close()
+
+
+def _wrapped(conn: Connection, error: Exception, sql: str, params: Any, cursor: Any) -> Exception:
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    dbapi_connection = conn.connection.dbapi_connection
+    disconnected = conn.dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor)
+    if disconnected:
+        # As SQLAlchemy does: a dead connection must not go back to the pool.
+        conn.invalidate(error)
+    wrapped: Exception = sa.exc.DBAPIError.instance(
+        sql, params, error, dbapi_error, connection_invalidated=disconnected, dialect=conn.dialect
+    )
+    return wrapped
 
 
 def _is_transient(error: OperationalError) -> bool:
@@ -110,6 +171,8 @@ class Database:
         self.uri = uri
         self.engine = create_db_engine(uri)
         self.dialect = self.engine.dialect.name
+        pool_size = getattr(self.engine.pool, "size", None)
+        self._pool_size: int = pool_size() if callable(pool_size) else 1
         # Set by the audit log: called with (conn, operation, args, result) after each write, inside
         # its transaction, so the change and its audit record commit or roll back together.
         self.audit_hook: Callable[[Connection, Any, tuple[Any, ...], Any], None] | None = None
@@ -121,16 +184,56 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        if _NO_WAIT.get():
+            with self._write_without_waiting() as conn:
+                yield conn
+            return
         with self.engine.connect().execution_options(ledgerflow_write=True) as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def _write_without_waiting(self) -> Iterator[Connection]:
+        checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
+        if checked_out is not None and checked_out() >= self._pool_size:
+            raise WouldBlock("no idle connection")
+        with self.engine.connect().execution_options(ledgerflow_write=True, ledgerflow_no_wait=True) as conn:
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if not conn.invalidated:
+                    with contextlib.suppress(sa.exc.DBAPIError):
+                        driver_execute(conn, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", ())
+
+    @property
+    def writes_without_waiting(self) -> bool:
+        """Whether :meth:`no_wait` can run writes here: on SQLite, where a write lock held
+        elsewhere is seen at once; a server's PostgreSQL or MySQL round trips and row locks
+        belong in worker threads."""
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def no_wait(self) -> Iterator[None]:
+        """Run the writes in this block without ever waiting, for callers on an event loop:
+        a busy database raises :class:`WouldBlock` (nothing written) instead of blocking the
+        loop on a lock, a retry back-off or a pool checkout. Only where
+        :attr:`writes_without_waiting`."""
+        token = _NO_WAIT.set(True)
+        try:
+            yield
+        finally:
+            _NO_WAIT.reset(token)
 
     def run_write(self, operation: Any, *args: Any, attempts: int = 8, audit: bool = True) -> Any:
         """Run ``operation(conn, *args)`` in a write transaction, retrying lock conflicts.
 
         The whole transaction is retried, so an operation must not have side effects outside
         the database. With ``audit`` on, the audit hook appends the change's record in the same
-        transaction (``audit=False`` is for writes that are themselves audit records).
+        transaction (``audit=False`` is for writes that are themselves audit records). Inside
+        :meth:`no_wait` there is one attempt, and a lock conflict raises :class:`WouldBlock`.
         """
+        if _NO_WAIT.get():
+            attempts = 1
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
@@ -139,6 +242,8 @@ class Database:
                         self.audit_hook(conn, operation, args, result)
                     return result
             except OperationalError as error:
+                if _NO_WAIT.get() and _is_transient(error):
+                    raise WouldBlock(str(error.orig)) from error
                 if attempt == attempts - 1 or not _is_transient(error):
                     raise
                 time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ledgerflow.store.schema import latest_metrics, logged_model_metrics, logged_models, metrics
-from ledgerflow.store.upserts import insert_ignore, upsert_if_greater
+from ledgerflow.store.upserts import insert_ignore, insert_ignore_rows, upsert_if_greater_rows
 
 # Bound parameters per IN list: well under SQLite's 32766 and friendly to every planner.
 IN_CHUNK = 500
@@ -57,35 +57,47 @@ def _point(
     return point
 
 
-def log_points(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+# A point as stored: one tuple per row in the metrics table's column order, so a thousand-point
+# batch goes to the driver without a dict (or any reordering) per row.
+PointRow = tuple[str, str, int, int, float, bool, str | None, str | None, str | None]
+POINT_COLUMNS = (
+    "run_uuid",
+    "key",
+    "timestamp",
+    "step",
+    "value",
+    "is_nan",
+    "model_id",
+    "dataset_name",
+    "dataset_digest",
+)
+_LATEST_ORDER = ("step", "timestamp", "value")
+
+
+def log_points(conn: Connection, rows: Sequence[PointRow]) -> None:
     """Store points (exact repeats are dropped by the primary key) and move each key's latest
     value forward where a new point sorts after it by (step, timestamp, value)."""
     if not rows:
         return
-    insert_ignore(conn, metrics, rows)
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        slot = (row["run_uuid"], row["key"])
-        current = best.get(slot)
-        if current is None or (row["step"], row["timestamp"], row["value"]) > (
-            current["step"],
-            current["timestamp"],
-            current["value"],
-        ):
-            best[slot] = row
-    upsert_if_greater(
-        conn,
-        latest_metrics,
-        list(best.values()),
-        keys=("run_uuid", "key"),
-        order=("step", "timestamp", "value"),
-        other=("is_nan", *_EXTRA),
+    insert_ignore_rows(conn, metrics, POINT_COLUMNS, rows)
+    if len(rows) == 1:
+        best = list(rows)
+    else:
+        latest: dict[tuple[str, str], PointRow] = {}
+        for row in rows:
+            slot = (row[0], row[1])
+            current = latest.get(slot)
+            if current is None or (row[3], row[2], row[4]) > (current[3], current[2], current[4]):
+                latest[slot] = row
+        best = list(latest.values())
+    upsert_if_greater_rows(
+        conn, latest_metrics, POINT_COLUMNS, best, keys=("run_uuid", "key"), order=_LATEST_ORDER
     )
 
 
-def log_model_points(conn: Connection, experiment_id: int, rows: Sequence[dict[str, Any]]) -> None:
+def log_model_points(conn: Connection, experiment_id: int, rows: Sequence[PointRow]) -> None:
     """Copy points that name a logged model into that model's metrics, for models that exist."""
-    model_ids = sorted({row["model_id"] for row in rows if row.get("model_id")})
+    model_ids = sorted({row[6] for row in rows if row[6]})
     if not model_ids:
         return
     known = set(
@@ -95,19 +107,19 @@ def log_model_points(conn: Connection, experiment_id: int, rows: Sequence[dict[s
     )
     copies = [
         {
-            "model_id": row["model_id"],
-            "metric_name": row["key"],
-            "metric_timestamp_ms": row["timestamp"],
-            "metric_step": row["step"],
-            "run_id": row["run_uuid"],
+            "model_id": model_id,
+            "metric_name": key,
+            "metric_timestamp_ms": timestamp,
+            "metric_step": step,
+            "run_id": run_id,
             # NaN has no portable SQL spelling; the model's copy leaves it NULL.
-            "metric_value": None if row["is_nan"] else row["value"],
+            "metric_value": None if is_nan else value,
             "experiment_id": experiment_id,
-            "dataset_name": row.get("dataset_name"),
-            "dataset_digest": row.get("dataset_digest"),
+            "dataset_name": dataset_name,
+            "dataset_digest": dataset_digest,
         }
-        for row in rows
-        if row.get("model_id") in known
+        for run_id, key, timestamp, step, value, is_nan, model_id, dataset_name, dataset_digest in rows
+        if model_id in known
     ]
     insert_ignore(conn, logged_model_metrics, copies)
 

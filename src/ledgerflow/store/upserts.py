@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ledgerflow.store.database import driver_execute, driver_execute_many, note_changes
+
 
 def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows, silently skipping any whose primary key already exists."""
     if rows:
         execute_many(conn, _insert_ignore(table, conn.dialect.name), rows)
+
+
+def insert_ignore_rows(
+    conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """:func:`insert_ignore` for rows given as tuples in ``columns`` order (no dict per row)."""
+    if rows:
+        execute_rows(conn, _insert_ignore(table, conn.dialect.name), columns, rows)
 
 
 def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -31,19 +42,91 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
     have the same keys and hold values the driver takes as they are.
     """
     columns = tuple(rows[0])
-    sql, order = _compiled(stmt, conn.dialect, columns)
-    if order is None:
-        conn.exec_driver_sql(sql, [dict(row) for row in rows])
-    else:
-        conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+    execute_rows(conn, stmt, columns, [tuple(row[name] for name in columns) for row in rows])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement compiled once for a dialect, and how to hand the driver one row of values.
+
+    Rows come as tuples in ``columns`` order. Positional drivers (SQLite's ``?``, PyMySQL's
+    ``%s``) get a tuple with ``picks[i]`` the index of the value for placeholder ``i`` in the
+    row extended by ``constants`` (values the statement fixed when it was built), or the row
+    itself when ``picks`` is None (its order already is the placeholders'). Named drivers
+    (psycopg) get a dict.
+    """
+
+    sql: str
+    columns: tuple[str, ...]
+    named: bool
+    picks: tuple[int, ...] | None
+    constants: tuple[Any, ...]
+    named_constants: dict[str, Any]
+
+    def params(self, values: Sequence[Any]) -> Any:
+        if self.named:
+            return {**self.named_constants, **dict(zip(self.columns, values, strict=True))}
+        if self.picks is None:
+            return values
+        extended = (*values, *self.constants)
+        return tuple(extended[index] for index in self.picks)
+
+    def many(self, rows: Sequence[Sequence[Any]]) -> Any:
+        if self.named or self.picks is not None:
+            return [self.params(row) for row in rows]
+        return rows
 
 
 @functools.cache
-def _compiled(stmt: Any, dialect: Any, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
+def prepared(stmt: Any, dialect: Any, columns: tuple[str, ...]) -> Prepared:
+    """Compile ``stmt`` for ``dialect`` with its bind parameters fed from ``columns`` (for an
+    INSERT or UPDATE the columns it sets; elsewhere the ``bindparam`` names). Binds the
+    statement gave a value when it was built keep that value."""
     compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
-    if compiled.positional:
-        return str(compiled), tuple(compiled.positiontup)
-    return str(compiled), None
+    fixed = {
+        name: compiled.binds[name].effective_value
+        for name in compiled.binds
+        if name not in columns and compiled.binds[name].callable is None
+    }
+    if not compiled.positional:
+        return Prepared(str(compiled), columns, True, None, (), fixed)
+    constant_names = tuple(fixed)
+    slots = {name: index for index, name in enumerate((*columns, *constant_names))}
+    picks = tuple(slots[name] for name in compiled.positiontup)
+    identity = picks == tuple(range(len(columns)))
+    return Prepared(str(compiled), columns, False, None if identity else picks, tuple(fixed.values()), {})
+
+
+def execute_rows(
+    conn: Connection, stmt: Any, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Run ``stmt`` for each row (a tuple in ``columns`` order) in one driver executemany."""
+    statement = prepared(stmt, conn.dialect, columns)
+    driver_execute_many(conn, statement.sql, statement.many(rows))
+    note_changes(conn)
+
+
+def execute_row(conn: Connection, stmt: Any, columns: tuple[str, ...], values: Sequence[Any]) -> int:
+    """Run a data-changing ``stmt`` once with ``values`` (in ``columns`` order) on the driver;
+    returns the rows it matched."""
+    statement = prepared(stmt, conn.dialect, columns)
+    cursor = driver_execute(conn, statement.sql, statement.params(values))
+    try:
+        count: int = cursor.rowcount
+    finally:
+        cursor.close()
+    note_changes(conn)
+    return count
+
+
+def query_row(conn: Connection, stmt: Any, columns: tuple[str, ...], values: Sequence[Any]) -> Any:
+    """Run a SELECT once on the driver; returns its first row as a plain tuple, or None."""
+    statement = prepared(stmt, conn.dialect, columns)
+    cursor = driver_execute(conn, statement.sql, statement.params(values))
+    try:
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 # The builders below are pure and their statements immutable, so they are memoised: building
@@ -113,6 +196,23 @@ def upsert_if_greater(
     if rows:
         stmt = _upsert_if_greater(table, conn.dialect.name, tuple(keys), tuple(order), tuple(other))
         conn.execute(stmt, list(rows))
+
+
+def upsert_if_greater_rows(
+    conn: Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    keys: Sequence[str],
+    order: Sequence[str],
+) -> None:
+    """:func:`upsert_if_greater` for tuple rows in ``columns`` order; every column that is
+    neither key nor order is replaced along with the order columns."""
+    if rows:
+        other = tuple(name for name in columns if name not in keys and name not in order)
+        stmt = _upsert_if_greater(table, conn.dialect.name, tuple(keys), tuple(order), other)
+        execute_rows(conn, stmt, columns, rows)
 
 
 @functools.cache

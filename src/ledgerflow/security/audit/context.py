@@ -24,7 +24,20 @@ REQUEST_ID_HEADER = "x-request-id"
 # A client-chosen request id is echoed and stored, so it must be a short plain token: no
 # spaces, quotes or control characters that could forge lines in a log or a header.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_SECRET_KEY = re.compile(r"password|passwd|token|secret|authorization|api[_-]?key|credential", re.I)
+# Field names that hold secrets, by the words they contain.
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "authorization",
+    "apikey",
+    "api_key",
+    "api-key",
+    "credential",
+)
+_SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.I)
+_SECRET_BYTES = tuple(word.encode() for word in _SECRET_WORDS)
 REDACTED = "[redacted]"
 
 # Which payload fields name the resource an endpoint acts on, per route module.
@@ -162,6 +175,17 @@ def _find_key(value: Any, keys: tuple[str, ...], depth: int) -> str | None:
 def _is_secret_key(key: str) -> bool:
     # Cached: a log-batch repeats the same few field names a thousand times.
     return _SECRET_KEY.search(key) is not None
+
+
+def names_no_secret(encoded: bytes) -> bool:
+    """True when the JSON text ``encoded`` cannot contain a secret-named field anywhere, so
+    :func:`scrub` would return its value unchanged. Looking at the whole text (values too) over-
+    approximates, which only sends a request down the full scrub; non-ASCII text always goes
+    there, since case-insensitive matching also folds some non-ASCII letters onto ASCII ones."""
+    if not encoded.isascii():
+        return False
+    lowered = encoded.lower()
+    return not any(word in lowered for word in _SECRET_BYTES)
 
 
 def scrub(value: Any) -> Any:

@@ -3,12 +3,21 @@
 ``Database.run_write`` calls :meth:`AuditLog.after_write` on the transaction's connection after
 the operation succeeded and before commit, so a change and its record commit or roll back
 together. Appends are serialized by the single ``audit_head`` row: on SQLite the write lock is
-already held (BEGIN IMMEDIATE); on PostgreSQL and MySQL the row is locked ``FOR UPDATE``.
+already held (BEGIN IMMEDIATE); on PostgreSQL and MySQL the row is locked by the UPDATE that
+moves it (or ``FOR UPDATE`` when it is read).
+
+The head is not read on every append: this process remembers the tip it last committed and
+moves the head with a compare-and-set (``UPDATE ... WHERE seq = remembered AND record_hash =
+remembered``). The UPDATE takes the row's lock and, on PostgreSQL and MySQL, checks its condition
+against the latest committed head, so if any other writer (thread, replica, CLI) appended in
+between it changes nothing and the append falls back to reading the locked head. The remembered
+tip is only ever a guess; the database decides.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -20,10 +29,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ledgerflow.store.database import CHANGES
 from ledgerflow.store.schema import audit_checkpoints, audit_head, audit_keys, audit_log
+from ledgerflow.store.upserts import execute_row
 
 from . import context as ctx
-from .chain import GENESIS_HASH, canonical_json, digest, record_hash
+from .chain import GENESIS_HASH, HASHED_FIELDS, canonical_json, digest, record_hash
 from .signing import Signer, checkpoint_message
 
 if TYPE_CHECKING:
@@ -34,8 +45,12 @@ log = logging.getLogger(__name__)
 SUCCESS = "success"
 FAILURE = "failure"
 DENIED = "denied"
-_DML_COUNT = "ledgerflow_audit_dml"
+_DML_COUNT = CHANGES
 _PENDING_PART = "ledgerflow_audit_part"
+_PENDING_TIP = "ledgerflow_audit_tip"
+_HEAD_SET = ("new_seq", "new_hash")
+_HEAD_MOVE = ("old_seq", "old_hash", "new_seq", "new_hash")
+_RECORD_COLUMNS = ("prev_hash", "record_hash", *HASHED_FIELDS)
 _DML_PREFIXES = ("insert", "update", "delete", "replace", "merge")
 _LIMITS = {"actor": 256, "action": 128, "resource_type": 64, "resource_id": 512, "source_address": 64}
 
@@ -66,11 +81,16 @@ class AuditLog:
         head_query = sa.select(audit_head.c.seq, audit_head.c.record_hash).where(audit_head.c.id == 1)
         self._head_query = head_query.with_for_update() if self._lock_head else head_query
         self._insert_record = audit_log.insert()
-        self._move_head = (
+        self._set_head = (
             audit_head.update()
             .where(audit_head.c.id == 1)
             .values(seq=sa.bindparam("new_seq"), record_hash=sa.bindparam("new_hash"))
         )
+        self._move_head = self._set_head.where(
+            audit_head.c.seq == sa.bindparam("old_seq"), audit_head.c.record_hash == sa.bindparam("old_hash")
+        )
+        # The (seq, hash) this process last committed at the end of the chain; a hint only.
+        self._tip: tuple[int, str] | None = None
         self._watch_changes()
 
     def install(self) -> None:
@@ -95,10 +115,14 @@ class AuditLog:
             pending = conn.info.pop(_PENDING_PART, None)
             if pending is not None:
                 pending[0].parts = pending[1]
+            tip = conn.info.pop(_PENDING_TIP, None)
+            if tip is not None:
+                self._tip = tip
 
         @event.listens_for(self.db.engine, "rollback")
         def _rolled_back(conn: Connection) -> None:
             conn.info.pop(_PENDING_PART, None)
+            conn.info.pop(_PENDING_TIP, None)
 
         @event.listens_for(self.db.engine, "before_cursor_execute")
         def _count(conn: Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
@@ -113,8 +137,16 @@ class AuditLog:
         # attempt must not make the next record look like a second part.
         part = context.parts + 1
         conn.info[_PENDING_PART] = (context, part)
-        payload = ctx.scrub(dict(context.payload or {}))
-        details: dict[str, Any] = {"request": ctx.summarize(payload, scrubbed=True)}
+        raw = context.payload or {}
+        request = raw if type(raw) is dict else dict(raw)
+        after_digest = _clean_digest(request, args, result)
+        if after_digest is None:
+            # Something in the change may name a secret: scrub it all before digesting.
+            request = ctx.scrub(request)
+            after_digest = digest(
+                {"request": request, "args": ctx.scrub(list(args)), "result": ctx.scrub(result)}
+            )
+        details: dict[str, Any] = {"request": ctx.summarize(request, scrubbed=True)}
         if part > 1:
             details["part"] = part
         if context.payload is None:
@@ -136,33 +168,48 @@ class AuditLog:
                 source_address=context.source_address,
                 request_id=context.request_id,
                 before_digest=context.before_digest,
-                after_digest=digest(
-                    {"request": payload, "args": ctx.scrub(list(args)), "result": ctx.scrub(result)}
-                ),
+                after_digest=after_digest,
                 details=details,
             ),
         )
 
     def append(self, conn: Connection, item: Event) -> int:
         """Place ``item`` at the end of the chain in ``conn``'s transaction; returns its seq."""
-        head = conn.execute(self._head_query).first()
-        if head is None:
-            # A database whose head row was removed: restart the head from the last record.
-            last = conn.execute(
-                sa.select(audit_log.c.seq, audit_log.c.record_hash).order_by(audit_log.c.seq.desc()).limit(1)
-            ).first()
-            prev_seq, prev_hash = (last.seq, last.record_hash) if last else (0, GENESIS_HASH)
-            conn.execute(audit_head.insert().values(id=1, seq=prev_seq, record_hash=prev_hash))
-        else:
-            prev_seq, prev_hash = head.seq, head.record_hash
-        fields = self._fields(prev_seq + 1, item)
-        fields["prev_hash"] = prev_hash
-        fields["record_hash"] = record_hash(prev_hash, fields)
-        conn.execute(self._insert_record, fields)
-        conn.execute(self._move_head, {"new_seq": fields["seq"], "new_hash": fields["record_hash"]})
+        guess = conn.info.get(_PENDING_TIP) or self._tip
+        fields = None
+        if guess is not None:
+            fields = self._chained(guess, item)
+            moved = execute_row(
+                conn, self._move_head, _HEAD_MOVE, (guess[0], guess[1], fields["seq"], fields["record_hash"])
+            )
+            if moved != 1:
+                fields = None
+        if fields is None:
+            fields = self._chained(self._locked_head(conn), item)
+            execute_row(conn, self._set_head, _HEAD_SET, (fields["seq"], fields["record_hash"]))
+        execute_row(conn, self._insert_record, _RECORD_COLUMNS, [fields[name] for name in _RECORD_COLUMNS])
+        conn.info[_PENDING_TIP] = (fields["seq"], fields["record_hash"])
         if self.signer is not None and fields["seq"] % self.checkpoint_interval == 0:
             self._checkpoint(conn, fields["seq"], fields["record_hash"])
         return int(fields["seq"])
+
+    def _locked_head(self, conn: Connection) -> tuple[int, str]:
+        head = conn.execute(self._head_query).first()
+        if head is not None:
+            return int(head.seq), str(head.record_hash)
+        # A database whose head row was removed: restart the head from the last record.
+        last = conn.execute(
+            sa.select(audit_log.c.seq, audit_log.c.record_hash).order_by(audit_log.c.seq.desc()).limit(1)
+        ).first()
+        prev_seq, prev_hash = (int(last.seq), str(last.record_hash)) if last else (0, GENESIS_HASH)
+        conn.execute(audit_head.insert().values(id=1, seq=prev_seq, record_hash=prev_hash))
+        return prev_seq, prev_hash
+
+    def _chained(self, prev: tuple[int, str], item: Event) -> dict[str, Any]:
+        fields = self._fields(prev[0] + 1, item)
+        fields["prev_hash"] = prev[1]
+        fields["record_hash"] = record_hash(prev[1], fields)
+        return fields
 
     @staticmethod
     def _fields(seq: int, item: Event) -> dict[str, Any]:
@@ -267,6 +314,26 @@ class AuditLog:
                 details={"public_key": self.signer.public_text},
             )
             self.append(conn, item)
+
+
+def _clean_digest(request: dict[str, Any], args: tuple[Any, ...], result: Any) -> str | None:
+    """The change's digest when nothing in it can name a secret (the common case: scrubbing
+    would change nothing, so the copy it makes is skipped), else None."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    try:
+        encoded = orjson.dumps(
+            {"request": request, "args": list(args), "result": result},
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+            default=str,
+        )
+    except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+        return None
+    if not ctx.names_no_secret(encoded):
+        return None
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def build_audit_log(db: Database, config: ServerConfig) -> AuditLog:
