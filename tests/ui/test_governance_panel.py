@@ -77,8 +77,8 @@ def test_approver_approves_from_the_version_page(
     )
     # The same post without the session's CSRF token is refused by the auth layer.
     forged = page.request.post(
-        f"{live.url}{version_path}/promotion-requests/{request['request_id']}/reject",
-        form={"csrf_token": "forged"},
+        f"{live.url}{version_path}/promotion-requests/reject",
+        form={"csrf_token": "forged", "request_id": request["request_id"]},
         max_redirects=0,
     )
     assert forged.status == 403

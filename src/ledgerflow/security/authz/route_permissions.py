@@ -308,8 +308,8 @@ ROUTES: dict[tuple[str, str], Requirement] = {
     ("GET", "/models/{name}"): _model(READ),
     ("GET", "/models/{name}/versions/{version}"): _model(READ),
     # Approve/reject forms of the governance panel; the four-eyes service checks the approver.
-    ("POST", "/models/{name}/versions/{version}/promotion-requests/{request_id}/approve"): _model(READ),
-    ("POST", "/models/{name}/versions/{version}/promotion-requests/{request_id}/reject"): _model(READ),
+    ("POST", "/models/{name}/versions/{version}/promotion-requests/approve"): _model(READ),
+    ("POST", "/models/{name}/versions/{version}/promotion-requests/reject"): _model(READ),
     ("GET", "/models/{name}/versions/{version}/monitoring"): _model(READ),
     ("GET", "/audit"): _admin(),
 }

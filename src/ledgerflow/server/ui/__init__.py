@@ -63,7 +63,7 @@ def routes(services: Services) -> list[BaseRoute]:
 def governance_routes(services: Services) -> list[BaseRoute]:
     from ledgerflow.server.ui.governance_panel import decision_route
 
-    base = "/models/{name}/versions/{version}/promotion-requests/{request_id}"
+    base = "/models/{name}/versions/{version}/promotion-requests"
     return [
         Route(
             f"{base}/approve",

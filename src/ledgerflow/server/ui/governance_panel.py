@@ -2,8 +2,8 @@
 observed value, threshold and result) and the version's promotion requests, with approve and
 reject forms for approvers.
 
-The forms post to ``/models/{name}/versions/{version}/promotion-requests/{id}/approve|reject``
-with the session's CSRF token (the auth middleware checks it, as for every cookie-authenticated
+The forms post the request id to ``/models/{name}/versions/{version}/promotion-requests/approve``
+(or ``/reject``) with the session's CSRF token (the auth middleware checks it, as for every cookie-authenticated
 change); the handler runs the same four-eyes service the REST API does and redirects back to
 the page with a notice.
 """
@@ -73,8 +73,8 @@ def decision_route(services: Services, approve: bool) -> Any:
     async def decide(request: Request) -> Response:
         name = request.path_params["name"]
         version = request.path_params["version"]
-        request_id = request.path_params["request_id"]
         form = await request.form()
+        request_id = str(form.get("request_id") or "")
         comment = str(form.get("comment") or "")
         try:
             found = await run_in_threadpool(services.promotions.get, request_id)
