@@ -3,7 +3,7 @@ client may ask for."""
 
 from __future__ import annotations
 
-from ledgerflow.artifacts.paths import clean_path
+from ledgerflow.artifacts.paths import check_uri_text, clean_path
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import InvalidParameter
 
@@ -22,6 +22,9 @@ class ArtifactLocations:
     def check_client_location(self, location: str) -> None:
         """Only locations under a configured root; MLflow lets clients name any ``file:``,
         ``http:`` or other URI, which turns the server into a file reader (see security notes)."""
+        # A query, fragment or params would move the per-run suffix the server appends
+        # ("<location>/<run_id>/artifacts") out of the path (CVE-2023-6909).
+        check_uri_text(location)
         for root in self.allowed:
             if root == "mlflow-artifacts:" and location.startswith("mlflow-artifacts:/"):
                 rest = location[len("mlflow-artifacts:/") :]

@@ -14,6 +14,7 @@ what was validated, and what is stored and served.
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import unquote
 
 from ledgerflow.errors import InvalidParameter
@@ -25,6 +26,11 @@ MAX_DECODE_ROUNDS = 10
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# "file:/...", "s3://...": a URI where a relative path belongs (one letter is a drive letter).
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
+# Where a URI's path ends: everything after these is query, fragment or params, which MLflow
+# let through into local paths (CVE-2023-6909, CVE-2024-1593, CVE-2024-1483).
+_URI_EXTRAS = ("?", "#", ";")
 
 
 def invalid_path(reason: str) -> InvalidParameter:
@@ -50,10 +56,41 @@ def _components(value: str) -> list[str]:
         raise invalid_path("absolute paths are not allowed")
     if _DRIVE.match(value):
         raise invalid_path("drive letters are not allowed")
+    if _URI.match(value):
+        raise invalid_path("a URI is not a relative path")
     parts = [part for part in value.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise invalid_path("'..' components are not allowed")
+    for part in parts:
+        _check_compatibility_form(part)
     return parts
+
+
+def _check_compatibility_form(part: str) -> None:
+    """Refuse a component that Unicode compatibility normalisation (NFKC, which storage
+    gateways, browsers and some file systems apply) turns into a dot segment or a separator:
+    fullwidth dots, dot leaders, fullwidth solidus and the like."""
+    if part.isascii():
+        return
+    folded = unicodedata.normalize("NFKC", part)
+    if folded in (".", "..") or "/" in folded or "\\" in folded:
+        raise invalid_path("characters that normalise to '.', '..' or a separator are not allowed")
+
+
+def check_uri_text(value: str) -> None:
+    """Checks for a stored location or source as a whole (on top of the path checks of the part
+    below its root): no query, fragment or params, and no component that is a dot segment or a
+    separator in disguise, as received or after percent-decoding.
+
+    Raises:
+        InvalidParameter: "Invalid path: ..." naming what was found.
+    """
+    for form in (value, decode_fixpoint(value)):
+        for marker in _URI_EXTRAS:
+            if marker in form:
+                raise invalid_path(f"'{marker}' (a URI query, fragment or params) is not allowed")
+        for part in form.split("/"):
+            _check_compatibility_form(part)
 
 
 def clean_path(value: str | None, *, allow_root: bool = True) -> str:

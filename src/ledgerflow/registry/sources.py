@@ -63,6 +63,10 @@ def _check_characters(source: str) -> None:
         decoded = paths.decode_fixpoint(source)
     except InvalidParameter:
         raise invalid_source(source, "It is percent-encoded too many times.") from None
+    try:
+        paths.check_uri_text(source)
+    except InvalidParameter as error:
+        raise invalid_source(source, error.message) from None
     for value in (source, decoded):
         if _CONTROL.search(value):
             raise invalid_source(source, "Control characters (including NUL bytes) are not allowed.")
