@@ -8,6 +8,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -74,7 +75,10 @@ def _call(app: Any, body_chunks: int, declared: int | None) -> tuple[int, dict[s
         # The lifespan is not needed for one request; the services are built already.
         await app(scope, receive, send)
 
-    asyncio.run(run())
+    # In a thread of its own: another suite (Playwright's sync API) may leave an event loop
+    # running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     import json
