@@ -38,6 +38,10 @@ from ledgerflow.tracking.search.nodes import (
 )
 
 MAX_FILTER_LENGTH = 100_000
+# Each comparison becomes its own predicate (often a correlated subquery); far past any real
+# filter, and well below the expression depth databases refuse (SQLite: 1000), which would
+# otherwise surface as a server error.
+MAX_COMPARISONS = 100
 
 
 class _Parser:
@@ -69,6 +73,10 @@ class _Parser:
         if self.at_end():
             return ()
         while True:
+            if len(comparisons) == MAX_COMPARISONS:
+                raise InvalidParameter(
+                    f"The {self.what} has more than {MAX_COMPARISONS} comparisons joined by AND."
+                )
             comparisons.append(self.comparison())
             token = self.peek()
             if token.kind is Kind.END:
