@@ -31,7 +31,14 @@ VALID_ACTIONS: dict[str, tuple[str, ...]] = {
     "metric": ("threshold",),
 }
 OURS = frozenset(
-    {"model_version.stage_transitioned", "registered_model_tag.set", "registered_model_tag.deleted", "drift.alert", "run.failed", "metric.threshold"}
+    {
+        "model_version.stage_transitioned",
+        "registered_model_tag.set",
+        "registered_model_tag.deleted",
+        "drift.alert",
+        "run.failed",
+        "metric.threshold",
+    }
 )
 OURS |= frozenset(
     f"{entity}.{action}"

@@ -21,8 +21,8 @@ from ledgerflow.server.routes import (
     monitoring,
     registry,
     runs,
-    secrets,
     scanning,
+    secrets,
     signing,
     webhooks,
 )

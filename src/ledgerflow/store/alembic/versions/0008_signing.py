@@ -16,7 +16,7 @@ depends_on = None
 _LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
-def _version_owner(table: str) -> list[object]:
+def _version_owner(table: str) -> list[sa.schema.SchemaItem]:
     return [
         sa.Column("registered_model_id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
