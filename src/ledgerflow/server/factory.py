@@ -25,15 +25,12 @@ def config_to_env(config: ServerConfig) -> str:
 
 def config_from_env() -> ServerConfig:
     raw: dict[str, Any] = json.loads(os.environ[CONFIG_ENV])
-    raw["allowed_artifact_roots"] = tuple(raw.get("allowed_artifact_roots", ()))
-    raw["webhook_allowed_hosts"] = tuple(raw.get("webhook_allowed_hosts", ()))
-    raw["trusted_proxies"] = tuple(raw.get("trusted_proxies", ()))
-    if raw.get("allowed_hosts") is not None:
-        raw["allowed_hosts"] = tuple(raw["allowed_hosts"])
-    raw["cors_allowed_origins"] = tuple(raw.get("cors_allowed_origins", ()))
-    if "protected_aliases" in raw:
-        raw["protected_aliases"] = tuple(raw["protected_aliases"])
-    return ServerConfig(**raw)
+    # JSON has no tuples: every sequence setting of ServerConfig is a tuple, so every list
+    # read back becomes one again (a new tuple setting needs no line here).
+    restored: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()
+    }
+    return ServerConfig(**restored)
 
 
 def app_from_env() -> Starlette:
