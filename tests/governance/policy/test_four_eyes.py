@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledgerflow.governance.signing.attestations import PREDICATE_APPROVAL
 from ledgerflow.registry.events import RegistryEvent
 from tests.governance.policy.support import ADMIN, LF, POLICY, World, ok
 
@@ -43,6 +44,9 @@ def test_requester_and_run_owner_cannot_approve_a_second_approver_can(world: Wor
     assert approved["status"] == "APPROVED"
     assert approved["approvals"][0]["approver"] == "bob"
     assert approved["approvals"][0]["manifest_digest"] == by_dave["manifest_digest"]
+    # The approval is signed as an attestation bound to the files it was made on.
+    [signed] = world.services.attestations.list(world.model, version, predicate_type=PREDICATE_APPROVAL)
+    assert signed.predicate["approver"] == "bob" and signed.manifest_digest == by_dave["manifest_digest"]
     promoted = ok(
         world.call("dave", "POST", f"{LF}/promotion-requests/promote", {"request_id": by_dave["request_id"]})
     )

@@ -354,8 +354,37 @@ class PromotionRequests:
             return store.get_request(conn, request_id)
 
         updated = self.db.run_write(decide, audit=False)
+        self._attest_decision(updated, approver, approve, comment, evaluation_id)
         self._emit("approved" if approve else "rejected", updated, by=approver, status=status)
         return self._json(updated)
+
+    def _attest_decision(
+        self, row: Any, approver: str, approve: bool, comment: str, evaluation_id: str
+    ) -> None:
+        """A signed statement of the decision, bound to the manifest digest it was made on (the
+        signing subsystem's attestation API; skipped when the files are not on this server)."""
+        attestations = getattr(self.services, "attestations", None)
+        if attestations is None or row.manifest_digest is None:
+            return
+        from ledgerflow.governance.signing.attestations import PREDICATE_APPROVAL
+
+        predicate = {
+            "request_id": row.request_id,
+            "target": row.target,
+            "approver": approver,
+            "decision": "approve" if approve else "reject",
+            "comment": comment,
+            "requested_by": row.requested_by,
+            "policy_evaluation_id": evaluation_id,
+            "status": row.status,
+        }
+        try:
+            attestations.attest(
+                PREDICATE_APPROVAL, row.model_name, int(row.model_version), row.manifest_digest, predicate
+            )
+        except LedgerflowError:
+            # The files changed since the request: the request is invalidated on its next read.
+            return
 
     def cancel(self, request_id: str) -> dict[str, Any]:
         row = self._row(request_id)
