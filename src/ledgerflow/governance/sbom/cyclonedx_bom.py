@@ -10,8 +10,9 @@ Components, from what the registry and the run recorded:
   each a dependency of the model.
 
 cyclonedx-python-lib has no model-card object, so the library's JSON is parsed and the
-``modelCard`` inserted into the model component; the strict 1.6 schema validator then checks
-the whole document, modelCard included. Everything that would vary between two generations
+``modelCard`` inserted into the model component; the strict 1.6 schema validator
+(:class:`SchemaCheck`) checks the whole document, modelCard included, on the explicit generate
+path and in the tests (not at registration, see :func:`render`). Everything that would vary between two generations
 (serial number, timestamp, bom-refs, order) is derived from the version, so generating twice
 gives the same bytes.
 """
@@ -173,15 +174,31 @@ def model_card(facts: ModelFacts) -> dict[str, Any]:
 
 
 def render(facts: ModelFacts) -> str:
-    """The validated CycloneDX 1.6 JSON text (sorted keys, so byte-stable)."""
+    """The CycloneDX 1.6 JSON text (sorted keys, so byte-stable), not validated: registration
+    renders one per version and must not pay for the schema validator (its first load takes
+    seconds); :class:`SchemaCheck` validates where a caller asks for it, and the tests check
+    every shape this function produces against the strict schema."""
     from cyclonedx.output.json import JsonV1Dot6
-    from cyclonedx.schema import SchemaVersion
-    from cyclonedx.validation.json import JsonStrictValidator
 
     document = json.loads(JsonV1Dot6(_bom(facts)).output_as_string())
     document["metadata"]["component"]["modelCard"] = model_card(facts)
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
-    if error is not None:
-        raise InternalError(f"The generated SBOM does not validate against CycloneDX 1.6: {error}")
-    return text
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class SchemaCheck:
+    """The strict CycloneDX 1.6 validator, loaded on first use and then kept (per instance)."""
+
+    def __init__(self) -> None:
+        self._validator: Any = None
+
+    def check(self, text: str) -> str:
+        """``text`` if it validates; InternalError otherwise."""
+        if self._validator is None:
+            from cyclonedx.schema import SchemaVersion
+            from cyclonedx.validation.json import JsonStrictValidator
+
+            self._validator = JsonStrictValidator(SchemaVersion.V1_6)
+        error = self._validator.validate_str(text)
+        if error is not None:
+            raise InternalError(f"The generated SBOM does not validate against CycloneDX 1.6: {error}")
+        return text

@@ -8,11 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from ledgerflow import __version__
 from ledgerflow.governance.sbom import requirements
-from ledgerflow.governance.sbom.cyclonedx_bom import SPEC_VERSION, DatasetInput, ModelFacts, render
+from ledgerflow.governance.sbom.cyclonedx_bom import (
+    SPEC_VERSION,
+    DatasetInput,
+    ModelFacts,
+    SchemaCheck,
+    render,
+)
 from ledgerflow.governance.signing import records
 from ledgerflow.governance.signing.manifest import Manifest
 from ledgerflow.governance.signing.records import VersionRef
-from ledgerflow.governance.signing.version_files import VersionFiles
+from ledgerflow.governance.signing.version_files import FilesSnapshot, VersionFiles
 from ledgerflow.tracking.clock import now_ms
 
 if TYPE_CHECKING:
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _TASK_TAGS = ("task", "ledgerflow.task", "mlflow.task")
+# The files an SBOM reads besides hashing them all.
+SBOM_TEXT_FILES = ("requirements.txt", "MLmodel")
 
 
 def _tags(items: Any) -> dict[str, str]:
@@ -40,12 +48,12 @@ class SbomService:
         self.files = files
         self.runs = runs
         self.versions = versions
+        # Loaded on the first explicit generation, never by registration (see render()).
+        self.schema = SchemaCheck()
 
     def facts_of(self, ref: VersionRef, manifest: Manifest | None = None) -> ModelFacts:
         version = self.versions.get(ref.name, ref.version)
-        manifest = manifest or self.files.manifest(ref)
-        text = self.files.read_text(ref, "requirements.txt")
-        mlmodel = self.files.read_text(ref, "MLmodel") or ""
+        snapshot = self.files.snapshot(ref, SBOM_TEXT_FILES)
         run: dict[str, Any] = {}
         if ref.run_id:
             try:
@@ -54,48 +62,22 @@ class SbomService:
                 log.info(
                     "Run %s of %s/%s is gone; its SBOM has no run facts", ref.run_id, ref.name, ref.version
                 )
-        data = run.get("data") or {}
-        run_tags = _tags(data.get("tags"))
-        version_tags = _tags(version.get("tags"))
-        task = next((tags[k] for tags in (version_tags, run_tags) for k in _TASK_TAGS if tags.get(k)), None)
-        metrics = sorted((str(m["key"]), float(m["value"])) for m in data.get("metrics") or [])
-        datasets = []
-        for item in (run.get("inputs") or {}).get("dataset_inputs") or []:
-            dataset = item.get("dataset") or {}
-            context = _tags(item.get("tags")).get("mlflow.data.context")
-            datasets.append(
-                DatasetInput(
-                    str(dataset.get("name", "")),
-                    str(dataset.get("digest", "")),
-                    dataset.get("source_type"),
-                    dataset.get("source"),
-                    context,
-                )
-            )
         with self.db.read() as conn:
             signature = records.signature_row(conn, ref)
-        return ModelFacts(
-            name=ref.name,
-            version=ref.version,
-            run_id=ref.run_id,
-            creation_time=int(version["creation_timestamp"]),
-            manifest_digest=manifest.digest,
-            files=tuple((r.name, r.digest) for r in manifest.resources),
-            requirements=tuple(requirements.parse(text or "")),
-            datasets=tuple(sorted(set(datasets), key=lambda d: (d.name, d.digest, d.context or ""))),
-            metrics=tuple(metrics),
-            task=task,
-            description=str(version.get("description") or "") or None,
-            signature_key_id=signature.key_id if signature is not None else None,
-            tool_version=__version__,
-            flavors=tuple(sorted(_flavors(mlmodel))),
+        return facts_from(
+            ref,
+            version,
+            manifest or snapshot.manifest,
+            snapshot,
+            run,
+            signature.key_id if signature is not None else None,
         )
 
     def generate(self, name: str, version: str | int) -> str:
         """Generate (and validate) the version's CycloneDX JSON text."""
         with self.db.read() as conn:
             ref = records.find_version(conn, name, version)
-        return self.render_for(ref)
+        return self.schema.check(self.render_for(ref))
 
     def render_for(self, ref: VersionRef, manifest: Manifest | None = None) -> str:
         return render(self.facts_of(ref, manifest))
@@ -117,7 +99,7 @@ class SbomService:
             ref = records.find_version(conn, name, version)
             row = records.sbom_row(conn, ref)
         if row is None:
-            text = render(self.facts_of(ref))
+            text = self.schema.check(render(self.facts_of(ref)))
             self.db.run_write(lambda conn: self.store(conn, ref, text))
         else:
             text = row.document
@@ -131,6 +113,52 @@ class SbomService:
         except Exception:
             return {}
         return {"present": row is not None, "digest": row.digest if row is not None else None}
+
+
+def facts_from(
+    ref: VersionRef,
+    version: dict[str, Any],
+    manifest: Manifest,
+    snapshot: FilesSnapshot,
+    run: dict[str, Any],
+    signature_key_id: str | None,
+) -> ModelFacts:
+    """The SBOM facts from what was already read: the version (registry wire shape), its
+    files, its run (runs/get wire shape, or empty) and its signing key id."""
+    data = run.get("data") or {}
+    run_tags = _tags(data.get("tags"))
+    version_tags = _tags(version.get("tags"))
+    task = next((tags[k] for tags in (version_tags, run_tags) for k in _TASK_TAGS if tags.get(k)), None)
+    metrics = sorted((str(m["key"]), float(m["value"])) for m in data.get("metrics") or [])
+    datasets = []
+    for item in (run.get("inputs") or {}).get("dataset_inputs") or []:
+        dataset = item.get("dataset") or {}
+        context = _tags(item.get("tags")).get("mlflow.data.context")
+        datasets.append(
+            DatasetInput(
+                str(dataset.get("name", "")),
+                str(dataset.get("digest", "")),
+                dataset.get("source_type"),
+                dataset.get("source"),
+                context,
+            )
+        )
+    return ModelFacts(
+        name=ref.name,
+        version=ref.version,
+        run_id=ref.run_id,
+        creation_time=int(version["creation_timestamp"]),
+        manifest_digest=manifest.digest,
+        files=tuple((r.name, r.digest) for r in manifest.resources),
+        requirements=tuple(requirements.parse(snapshot.text("requirements.txt") or "")),
+        datasets=tuple(sorted(set(datasets), key=lambda d: (d.name, d.digest, d.context or ""))),
+        metrics=tuple(metrics),
+        task=task,
+        description=str(version.get("description") or "") or None,
+        signature_key_id=signature_key_id,
+        tool_version=__version__,
+        flavors=tuple(sorted(_flavors(snapshot.text("MLmodel") or ""))),
+    )
 
 
 def _flavors(mlmodel: str) -> list[str]:

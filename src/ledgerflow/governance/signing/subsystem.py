@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ledgerflow.governance.sbom.service import SbomService
+from ledgerflow.governance.sbom.cyclonedx_bom import render
+from ledgerflow.governance.sbom.service import SBOM_TEXT_FILES, SbomService, facts_from
 from ledgerflow.governance.signing import provenance, records
 from ledgerflow.governance.signing.attestations import (
     PREDICATE_PROVENANCE,
@@ -18,6 +19,7 @@ from ledgerflow.governance.signing.keys import SigningKey, default_server_key_pa
 from ledgerflow.governance.signing.service import SignatureService
 from ledgerflow.governance.signing.trust_store import TrustStore
 from ledgerflow.governance.signing.version_files import VersionFiles
+from ledgerflow.store import registry_versions as version_store
 
 if TYPE_CHECKING:
     from ledgerflow.artifacts.service import ArtifactService
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVER_KEY_LABEL = "ledgerflow-server"
+# Read in the one pass over a new version's files (SBOM and provenance).
+REGISTRATION_TEXT_FILES = frozenset({*SBOM_TEXT_FILES, *provenance.ENVIRONMENT_FILES})
 
 
 @dataclass
@@ -57,14 +61,28 @@ class SigningSubsystem:
     def _after_registration(self, event: RegistryEvent) -> None:
         # After the version committed: its SBOM, then the SBOM and training provenance
         # attestations, all bound to the manifest digest. A failure here is logged by the
-        # event hook and never undoes the registration.
+        # event hook and never undoes the registration. The version, its run and its files
+        # are each read once here and shared by the three records (each still its own
+        # audited transaction, as before).
         if event.name != "model_version.created":
             return
         name, version = str(event.data["name"]), str(event.data["version"])
         with self.registry.versions.db.read() as conn:
             ref = records.find_version(conn, name, version)
-        manifest = self.files.manifest(ref)
-        text = self.sboms.render_for(ref, manifest)
+            version_row = version_store.load(conn, [(ref.registered_model_id, ref.version)])[0]
+            signature = records.signature_row(conn, ref)
+        snapshot = self.files.snapshot(ref, REGISTRATION_TEXT_FILES)
+        manifest = snapshot.manifest
+        run: dict[str, Any] | None = None
+        run_error: Exception | None = None
+        if ref.run_id:
+            try:
+                run = self.runs.get(ref.run_id)
+            except Exception as error:
+                run_error = error
+                log.info("Run %s of %s/%s is gone; its SBOM has no run facts", ref.run_id, name, version)
+        key_id = signature.key_id if signature is not None else None
+        text = render(facts_from(ref, version_row, manifest, snapshot, run or {}, key_id))
         digest = self.registry.versions.db.run_write(lambda conn: self.sboms.store(conn, ref, text))
         self.attestations.record(
             ref,
@@ -73,12 +91,14 @@ class SigningSubsystem:
             {"sbom_sha256": digest, "format": "CycloneDX", "specVersion": "1.6"},
         )
         if ref.run_id:
-            run = self.runs.get(ref.run_id)
-            environment = {}
-            for file_name in provenance.ENVIRONMENT_FILES:
-                content = self.files.read_text(ref, file_name)
-                if content is not None:
-                    environment[file_name] = content
+            if run is None:
+                # No provenance without the run (logged by the event hook, as before).
+                raise run_error or RuntimeError(f"run {ref.run_id} not found")
+            environment = {
+                file_name: content
+                for file_name in provenance.ENVIRONMENT_FILES
+                if (content := snapshot.text(file_name)) is not None
+            }
             self.attestations.record(
                 ref, PREDICATE_PROVENANCE, manifest.digest, provenance.predicate(run, environment)
             )

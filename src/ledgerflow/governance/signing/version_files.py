@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
 from ledgerflow.artifacts.service import ArtifactService
-from ledgerflow.governance.signing.manifest import Manifest, RepositoryDirectory, hash_source
+from ledgerflow.governance.signing.manifest import Manifest, RepositoryDirectory, Resource, hash_source
 from ledgerflow.governance.signing.records import VersionRef
+
+TEXT_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FilesSnapshot:
+    """One pass over a version's files: the manifest and the small text files asked for."""
+
+    manifest: Manifest
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def text(self, name: str) -> str | None:
+        return self.texts.get(name)
 
 
 class VersionFiles:
@@ -18,7 +35,29 @@ class VersionFiles:
     def manifest(self, ref: VersionRef) -> Manifest:
         return hash_source(self.directory(ref))
 
-    def read_text(self, ref: VersionRef, name: str, limit: int = 4 * 1024 * 1024) -> str | None:
+    def snapshot(self, ref: VersionRef, text_names: Collection[str]) -> FilesSnapshot:
+        """List the files once and read each once: its digest, and its text when it is one of
+        ``text_names`` (top-level names, as :meth:`read_text` takes) and at most 4 MiB. The
+        registration work (SBOM, attestations) uses this instead of listing and reading the
+        tree again for every file it looks at."""
+        directory = self.directory(ref)
+        resources = []
+        texts: dict[str, str] = {}
+        for name in directory.names():
+            hasher = hashlib.sha256()
+            keep: bytearray | None = bytearray() if name in text_names else None
+            for block in directory.chunks(name):
+                hasher.update(block)
+                if keep is not None:
+                    keep += block
+                    if len(keep) > TEXT_LIMIT:
+                        keep = None
+            resources.append(Resource(name, hasher.hexdigest()))
+            if keep is not None:
+                texts[name] = keep.decode("utf-8", errors="replace")
+        return FilesSnapshot(Manifest.of(resources), texts)
+
+    def read_text(self, ref: VersionRef, name: str, limit: int = TEXT_LIMIT) -> str | None:
         """A small text file of the version (requirements.txt, MLmodel), or None if absent."""
         directory = self.directory(ref)
         if name not in directory.names():
