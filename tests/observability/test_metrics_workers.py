@@ -210,10 +210,11 @@ def test_two_workers_sum_counters_match_the_db_and_cache_scrapes(
 
 def test_metrics_require_an_administrator(server: WorkerServer) -> None:
     anonymous = httpx.get(f"{server.url}/metrics", timeout=30)
-    # Outside /api an unauthenticated GET is sent to the login page, never served.
+    # A scraper is not a browser: 401 with the error JSON, no redirect to the login page.
     bad = httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer nope"}, timeout=30)
     for refused in (anonymous, bad):
-        assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error_code"] == "UNAUTHENTICATED"
         assert "ledgerflow_" not in refused.text
     created = httpx.post(
         f"{server.url}/api/2.0/ledgerflow/users/create",

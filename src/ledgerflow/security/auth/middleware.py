@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 EXEMPT_PATHS = frozenset({"/health", "/version", "/login", "/favicon.ico"})
 EXEMPT_PREFIXES = ("/static/",)
 API_PREFIXES = ("/api/", "/ajax-api/", "/get-artifact", "/model-versions/get-artifact")
+# Read by machines (Prometheus), not browsers: refused with 401, never sent to the login page.
+MACHINE_PATHS = frozenset({"/metrics"})
 # POST endpoints that only read (MLflow sends searches as POST bodies).
 _READ_POSTS = ("/search", "/search-datasets", "/get-latest-versions")
 _ADMIN_PATHS = (
@@ -57,7 +59,7 @@ def required_scope(method: str, path: str) -> str:
 
 
 def is_api(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+    return path.startswith(API_PREFIXES) or path in MACHINE_PATHS
 
 
 class AuthMiddleware:
