@@ -534,3 +534,49 @@ def test_disabled_user_is_refused(target: Target) -> None:
         refused(
             target.request(method, path, who=None, body=body, headers=_bearer(secret)), 401, "UNAUTHENTICATED"
         )
+
+
+CROSS_TENANT_SOURCES = {
+    "runs-uri": ("runs:/{run}/", False),
+    "proxy-uri": ("mlflow-artifacts:/{eid}/{run}/artifacts", False),
+    "proxy-uri-with-run-id": ("mlflow-artifacts:/{eid}/{run}/artifacts", True),
+    "logged-model": ("models:/{lm}", False),
+    "proxy-dot-segments": ("mlflow-artifacts:/./{eid}/{run}/artifacts", False),
+    "proxy-double-slash": ("mlflow-artifacts:/{eid}//{run}/artifacts", False),
+    "proxy-empty-authority": ("mlflow-artifacts:///{eid}/{run}", False),
+    "proxy-leading-zero-id": ("mlflow-artifacts:/0{eid}/{run}/artifacts", False),
+    "proxy-encoded-slash": ("mlflow-artifacts:/{eid}%2F{run}", False),
+    "experiment-root": ("mlflow-artifacts:/{eid}", False),
+}
+
+
+@pytest.fixture(scope="module")
+def own_model(target: Target, outsider: None) -> str:
+    """A registered model the outsider created (so manages), with no access to team-exp."""
+    made = target.request(
+        "POST", "/api/2.0/mlflow/registered-models/create", who="outsider", body={"name": "outsider-model"}
+    )
+    assert made.status == 200, made.text
+    return "outsider-model"
+
+
+@pytest.mark.parametrize("case", list(CROSS_TENANT_SOURCES))
+def test_version_source_in_an_unreadable_experiment_is_refused(
+    target: Target, own_model: str, case: str
+) -> None:
+    """Registering another team's run as a version of one's own model would expose its files
+    through the model's download routes (CVE-2026-2734's class: a registry side door)."""
+    w = target.world
+    template, with_run = CROSS_TENANT_SOURCES[case]
+    body: dict[str, Any] = {
+        "name": own_model,
+        "source": template.format(eid=w.experiment_id, run=w.run_id, lm=w.logged_model_id),
+    }
+    if with_run:
+        body["run_id"] = w.run_id
+    with target.unchanged():
+        refused(
+            target.request("POST", "/api/2.0/mlflow/model-versions/create", who="outsider", body=body),
+            403,
+            "PERMISSION_DENIED",
+        )
