@@ -290,3 +290,48 @@ def test_version_page_shows_the_scan(live_server: Any) -> None:
     assert "logging.getLogger" in page.text and "picklescan" in page.text
     _log(live_server.url, "shown-clean")
     assert 'id="scan-status">clean<' in httpx.get(live_server.url + "/models/shown-clean/versions/1").text
+
+
+def test_registration_digests_match_the_stored_files_and_the_sbom(live_server: Any) -> None:
+    # The scanner hashes the files while copying them (no second read): its digests must be
+    # those of the stored bytes, and the same ones the SBOM lists for the signing manifest.
+    import hashlib
+
+    _log(live_server.url, "digests")
+    scan = _scan(live_server.url, "digests")
+    stored = _storage(live_server.url, "digests", live_server)
+    on_disk = {
+        path.relative_to(stored).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in stored.rglob("*")
+        if path.is_file()
+    }
+    assert {item["path"]: item["sha256"] for item in scan["files"]} == on_disk
+    sbom = httpx.get(
+        live_server.url + "/api/2.0/ledgerflow/model-versions/sbom",
+        params={"name": "digests", "version": "1"},
+    ).json()
+    properties = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
+    assert {
+        k.removeprefix("ledgerflow:file:"): v
+        for k, v in properties.items()
+        if k.startswith("ledgerflow:file:")
+    } == on_disk
+
+
+def test_version_without_files_scans_clean_with_no_files(live_server: Any) -> None:
+    api = f"{live_server.url}/api/2.0/mlflow"
+    experiment = httpx.post(f"{api}/experiments/create", json={"name": "empty-version"}).json()
+    info = httpx.post(f"{api}/runs/create", json={"experiment_id": experiment["experiment_id"]}).json()
+    assert httpx.post(f"{api}/registered-models/create", json={"name": "empty"}).status_code == 200
+    created = httpx.post(
+        f"{api}/model-versions/create",
+        json={
+            "name": "empty",
+            "source": f"{info['run']['info']['artifact_uri'].rstrip('/')}/model",
+            "run_id": info["run"]["info"]["run_id"],
+        },
+    )
+    assert created.status_code == 200, created.text
+    scan = _scan(live_server.url, "empty")
+    assert scan["status"] == "clean" and scan["files"] == [] and scan["errors"] == []
+    assert scan["trigger"] == "registration" and not scan["stale"]

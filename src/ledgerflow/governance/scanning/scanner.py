@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ledgerflow.governance.scanning import mlmodel_checks
@@ -59,10 +60,12 @@ def _files(root: Path, ctx: ScanContext) -> list[tuple[str, Path]]:
     return found
 
 
-def _scan_one(ctx: ScanContext, scanner: Scanner, relative: str, full: Path) -> None:
+def _scan_one(
+    ctx: ScanContext, scanner: Scanner, relative: str, full: Path, digests: Mapping[str, str]
+) -> None:
     size = full.stat().st_size
     ctx.count_bytes(size)
-    result = FileResult(relative, size, file_sha256(full))
+    result = FileResult(relative, size, digests.get(relative) or file_sha256(full))
     ctx.report.files.append(result)
     with full.open("rb") as handle:
         scanner.scan(handle, relative, 0, result.formats, result.imports)
@@ -99,8 +102,13 @@ def scan_path(
     limits: Limits | None = None,
     *,
     second_opinion: bool = False,
+    digests: Mapping[str, str] | None = None,
 ) -> ScanReport:
-    """Scan one file, or every file below a directory (symbolic links are not followed)."""
+    """Scan one file, or every file below a directory (symbolic links are not followed).
+
+    ``digests`` (relative path -> SHA-256) are the digests of files the caller has just
+    written there and hashed on the way (the server's copy of a version), so they are not
+    read once more only to hash them."""
     rules = allowlist or default_allowlist()
     report = ScanReport(SCANNER_VERSION, rules.version)
     ctx = ScanContext(rules, limits or Limits(), report)
@@ -114,7 +122,7 @@ def scan_path(
     try:
         for relative, full in _files(root, ctx):
             current = relative
-            _scan_one(ctx, scanner, relative, full)
+            _scan_one(ctx, scanner, relative, full, digests or {})
     except ScanAborted as aborted:
         ctx.error(current, "limit", f"scan limit reached: {aborted}")
     except RecursionError:

@@ -12,6 +12,7 @@ and the policy engine reads it as the ``scan`` facts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 from contextlib import nullcontext
@@ -34,6 +35,7 @@ from ledgerflow.security.audit import context as audit_context
 from ledgerflow.tracking.clock import now_ms
 
 if TYPE_CHECKING:
+    from ledgerflow.artifacts.repository import ArtifactRepository
     from ledgerflow.artifacts.service import ArtifactService
     from ledgerflow.config import ServerConfig
     from ledgerflow.store.database import Database
@@ -70,38 +72,66 @@ class ScanningService:
             row = require_version(conn, model, version)
             return int(row.registered_model_id), int(row.version), str(model.name), str(row.storage_location)
 
-    def _materialise(self, location: str, target: Path) -> None:
-        """Copy the files below ``location`` (any of the server's artifact roots) to ``target``."""
+    def _listing(self, location: str) -> tuple[ArtifactRepository, str, list[str]]:
+        """The repository, prefix and every file path below ``location`` (any of the server's
+        artifact roots)."""
         repo, prefix = self.artifacts.roots.resolve(location)
+        found: list[str] = []
         pending = [prefix]
         while pending:
             directory = pending.pop()
             for info in repo.list_dir(directory):
                 if info.is_dir:
                     pending.append(info.path)
-                    continue
-                relative = info.path[len(prefix) :].lstrip("/") if prefix else info.path
-                destination = target / relative
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                stream = repo.open_read(info.path)
-                try:
-                    with destination.open("wb") as out:
-                        for block in stream.chunks:
-                            out.write(block)
-                finally:
-                    stream.close()
+                else:
+                    found.append(info.path)
+        return repo, prefix, found
+
+    @staticmethod
+    def _materialise(repo: ArtifactRepository, prefix: str, paths: list[str], target: Path) -> dict[str, str]:
+        """Copy ``paths`` to ``target``, hashing each on the way: the digests (relative path ->
+        SHA-256) of exactly the bytes the scanner will read, so it does not hash them again."""
+        digests: dict[str, str] = {}
+        for path in paths:
+            relative = path[len(prefix) :].lstrip("/") if prefix else path
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            hasher = hashlib.sha256()
+            stream = repo.open_read(path)
+            try:
+                with destination.open("wb") as out:
+                    for block in stream.chunks:
+                        hasher.update(block)
+                        out.write(block)
+            finally:
+                stream.close()
+            digests[relative] = hasher.hexdigest()
+        return digests
+
+    def _unreadable(self, location: str, error: Exception) -> ScanReport:
+        report = ScanReport(SCANNER_VERSION, self.allowlist.version)
+        report.errors.append(results_error(location, f"the version's files cannot be read: {error}"))
+        return report
 
     def _scan_location(self, location: str) -> ScanReport:
+        try:
+            repo, prefix, paths = self._listing(location)
+        except Exception as error:  # fail closed: files we cannot fetch are not vouched for
+            return self._unreadable(location, error)
+        if not paths and not self.second_opinion:
+            # Nothing to copy or scan: the report of an empty directory, without making and
+            # removing a temporary one (that costs more than the whole scan).
+            return ScanReport(SCANNER_VERSION, self.allowlist.version)
         with tempfile.TemporaryDirectory(prefix="ledgerflow-scan-") as tmp:
             root = Path(tmp) / "model"
             root.mkdir()
             try:
-                self._materialise(location, root)
+                digests = self._materialise(repo, prefix, paths, root)
             except Exception as error:  # fail closed: files we cannot fetch are not vouched for
-                report = ScanReport(SCANNER_VERSION, self.allowlist.version)
-                report.errors.append(results_error(location, f"the version's files cannot be read: {error}"))
-                return report
-            return scan_path(root, self.allowlist, self.limits, second_opinion=self.second_opinion)
+                return self._unreadable(location, error)
+            return scan_path(
+                root, self.allowlist, self.limits, second_opinion=self.second_opinion, digests=digests
+            )
 
     def scan_version(self, name: str, version: str | int, trigger: str) -> dict[str, Any]:
         model_id, number, model_name, location = self._locate(name, version)
@@ -128,7 +158,8 @@ class ScanningService:
                 self.db.run_write(save)
         if report.status != CLEAN:
             log.warning("Model %s version %s scanned %s", model_name, number, report.status)
-        return self.result(model_name, number, rescan_stale=False)
+        with self.db.read() as conn:
+            return self._public(results.load(conn, model_id, number), model_name, number)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -142,6 +173,9 @@ class ScanningService:
             row = results.load(conn, model_id, number)
         if rescan_stale and (row is None or self.is_stale(row)):
             return self.scan_version(model_name, number, STALE if row is not None else REGISTRATION)
+        return self._public(row, model_name, number)
+
+    def _public(self, row: Any, model_name: str, number: int) -> dict[str, Any]:
         if row is None:
             return {
                 "name": model_name,
