@@ -64,6 +64,11 @@ def _routes(t: Target, climb: str) -> dict[str, tuple[str, str, bytes | None]]:
             f"?artifact_directory_path={climb}",
             None,
         ),
+        "ajax-model-version-artifact": (
+            "GET",
+            f"/ajax-api/2.0/mlflow/model-versions/get-artifact?name={w.model_name}&version=1&path={climb}",
+            None,
+        ),
         "model-version-artifact": (
             "GET",
             f"/model-versions/get-artifact?name={w.model_name}&version=1&path={climb}",
@@ -84,6 +89,7 @@ ROUTE_NAMES = (
     "logged-model-file",
     "logged-model-dirs",
     "model-version-artifact",
+    "ajax-model-version-artifact",
 )
 
 

@@ -284,3 +284,31 @@ def test_cross_origin_state_change_with_credentials_is_refused(target: Target, o
             headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
         )
     assert "access-control-allow-origin" not in preflight.headers
+
+
+@pytest.mark.parametrize("payload", list(PAYLOADS))
+@pytest.mark.parametrize("page", ["home-page", "experiment-page", "audit-page"])
+def test_stored_xss_in_an_experiment_name_is_escaped(target: Target, payload: str, page: str) -> None:
+    """An experiment name is shown on the home page, its own page, and, to admins, in the audit
+    trail: the page an attacker most wants to run script in."""
+    text = PAYLOADS[payload]
+    c, admin = target.world.client, basic(ADMIN)
+    name = f"{page}-{payload}-{text}"
+    made = c.post("/api/2.0/mlflow/experiments/create", json={"name": name}, headers=admin)
+    assert made.status_code == 200, made.text
+    path = {
+        "home-page": "/",
+        "experiment-page": f"/experiments/{made.json()['experiment_id']}",
+        "audit-page": "/audit",
+    }[page]
+    with target.unchanged():
+        answer = c.get(path, headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert text not in answer.text
+    assert (
+        "<script>alert" not in answer.text
+        and "<svg onload" not in answer.text
+        and "<img src=x" not in answer.text
+    )
+    if page != "audit-page":
+        assert str(escape(name)) in answer.text
