@@ -5,9 +5,11 @@ answer is a server error; every refusal is MLflow error JSON. Bounded for CI."""
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.testclient import TestClient
 from ledgerflow.config import ServerConfig
 from ledgerflow.server.app import create_app
 
+USER = ("fuzzer", "Typed-Fuzzing-Strong-Pw-1")
 FIELDS = [
     "experiment_id", "experiment_ids", "run_id", "run_uuid", "name", "new_name", "key", "value",
     "timestamp", "step", "max_results", "page_token", "filter", "filter_string", "order_by",
@@ -43,13 +46,24 @@ ODD_VALUES = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+@pytest.fixture(scope="module", params=["auth-off", "auth-on-user"])
+def app_client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """Auth off, or on with a plain user holding a grant on the experiment and the model: the
+    authorization guard then reads the same fields (to find the resource) before the handler."""
     base: Path = tmp_path_factory.mktemp("typed-fuzz")
     config = ServerConfig(
         backend_store_uri=f"sqlite:///{base / 'db.sqlite'}", artifacts_destination=str(base / "a")
     )
-    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+    auth = request.param != "auth-off"
+    app = create_app(replace(config, auth_required=auth))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        if auth:
+            services = app.state.services
+            services.auth.create_user(*USER)
+            token = base64.b64encode(f"{USER[0]}:{USER[1]}".encode()).decode()
+            client.headers["Authorization"] = f"Basic {token}"
         eid = client.post("/api/2.0/mlflow/experiments/create", json={"name": "e"}).json()["experiment_id"]
         client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": eid})
         client.post("/api/2.0/mlflow/registered-models/create", json={"name": "m"})
