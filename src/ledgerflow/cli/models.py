@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import click
 
 from ledgerflow.cli.listen import PORT
-from ledgerflow.errors import InvalidParameter
+from ledgerflow.errors import BadRequest, InvalidParameter, LedgerflowError
 
 _ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 
@@ -24,6 +25,17 @@ def _format_of(path: str, explicit: str | None) -> str:
     if suffix == ".json":
         return "json"
     raise InvalidParameter(f"Cannot tell the format of '{path}' from its name; pass --content-type json|csv.")
+
+
+def _check_writable(output_path: str) -> None:
+    target = Path(output_path)
+    if target.is_dir():
+        raise InvalidParameter(f"Output path '{output_path}' is a directory; name a file.")
+    parent = target.parent
+    if not parent.is_dir():
+        raise InvalidParameter(f"Cannot write '{output_path}': directory '{parent}' does not exist.")
+    if not os.access(parent, os.W_OK):
+        raise InvalidParameter(f"Cannot write '{output_path}': directory '{parent}' is not writable.")
 
 
 @click.group()
@@ -82,6 +94,13 @@ def models() -> None:
     multiple=True,
     help="Trust this pickle global beyond the scanner's allow-list (module.Class; repeatable).",
 )
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(min=1),
+    default=32 * 1024 * 1024,
+    show_default=True,
+    help="Largest /invocations body; larger ones get 413 REQUEST_LIMIT_EXCEEDED before being read.",
+)
 def serve(
     model_uri: str,
     host: str,
@@ -94,6 +113,7 @@ def serve(
     no_auth: bool,
     allowed_hosts: tuple[str, ...],
     allow_globals: tuple[str, ...],
+    max_request_bytes: int,
     **monitor: Any,
 ) -> None:
     """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version).
@@ -125,9 +145,12 @@ def serve(
         )
     from ledgerflow.governance.signing.client_checks import check_before_serving
 
-    check_before_serving(model_uri, tracking_uri)
+    signed = check_before_serving(model_uri, tracking_uri)
     # Pickles load through the scanner's allow-list; a registered version needs a clean scan.
+    # Loading also checks the downloaded files against the signature, so say so only after it.
     model = load_model(model_uri, tracking_uri=tracking_uri, allow_globals=list(allow_globals))
+    if signed is not None:
+        click.echo(f"Signature verified: {signed}; the files match the signed manifest", err=True)
     sampler = _monitor_sampler(model_uri, tracking_uri, monitor)
     sock = bind_listener(host, port)
     click.echo(f"Serving the model on http://{display_address(host, bound_port(sock))}", err=True)
@@ -141,6 +164,7 @@ def serve(
             observe=sampler.offer if sampler else None,
             auth_token=token,
             allowed_hosts=hosts,
+            max_request_bytes=max_request_bytes,
         )
     finally:
         if sampler is not None:
@@ -185,7 +209,11 @@ def predict(
     """Score a CSV or JSON file (the same JSON bodies /invocations takes)."""
     from ledgerflow.models.pyfunc_model import load_model
     from ledgerflow.models.scoring import parsing
+    from ledgerflow.models.scoring.app import model_error_message
 
+    if output_path is not None:
+        # Before the (possibly slow) load and scoring, not after them.
+        _check_writable(output_path)
     model = load_model(model_uri, tracking_uri=tracking_uri)
     schema = model.metadata.signature.inputs if model.metadata.signature is not None else None
     body = Path(input_path).read_bytes()
@@ -193,7 +221,14 @@ def predict(
         data, params = parsing.parse_csv(body, schema), None
     else:
         data, params = parsing.parse_json(body, schema)
-    predictions = parsing.to_jsonable(model.predict(data, params))
+    try:
+        raw = model.predict(data, params)
+    except LedgerflowError:
+        raise
+    except Exception as error:
+        # The model's own failure (wrong feature count, ...) is the input's fault: one line.
+        raise BadRequest(model_error_message(error)) from None
+    predictions = parsing.to_jsonable(raw)
     if output_path is not None and _format_of(output_path, None) == "csv":
         import pandas as pd
 

@@ -141,9 +141,8 @@ def _threshold(section: str) -> Callable[[Rule, GateInputs], tuple[bool, Any, An
     def check(rule: Rule, inputs: GateInputs) -> tuple[bool, Any, Any, str]:
         evaluation = _namespace(inputs.facts, "evaluation")
         values = evaluation.get(section) or {}
-        observed = _number(
-            values, str(rule.spec["metric"]), section.rstrip("s") if section != "metrics" else "metric"
-        )
+        what = "metric" if section == "metrics" else f"{section} metric"
+        observed = _number(values, str(rule.spec["metric"]), what)
         ok, threshold = _compare(rule, observed)
         return ok, observed, threshold, ""
 

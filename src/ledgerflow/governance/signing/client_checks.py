@@ -72,10 +72,15 @@ def verify_registered_download(
         )
 
 
-def check_before_serving(model_uri: str, tracking_uri: str | None) -> None:
-    """The scoring server's start-up check on a ``models:/`` URI (audited when refused)."""
+def check_before_serving(model_uri: str, tracking_uri: str | None) -> str | None:
+    """The scoring server's start-up check on a ``models:/`` URI (audited when refused).
+
+    Returns what was found for the start-up log: "<name> version <N>, key <id>" when the
+    version has a valid signature (``load_model`` then checks the downloaded bytes against it),
+    else None.
+    """
     if not model_uri.startswith("models:"):
-        return
+        return None
     from ledgerflow.client.client import Client
     from ledgerflow.client.fluent import _context
     from ledgerflow.models.uri import _parse_models_uri
@@ -90,8 +95,14 @@ def check_before_serving(model_uri: str, tracking_uri: str | None) -> None:
     elif suffix is not None and suffix.isdigit():
         found = (name, suffix)
     else:
-        return  # latest / stage / logged model: load_model's own check runs on the resolved version
+        return None  # latest / stage / logged model: load_model's own check runs on the resolved version
     answer = signature_of(client, found[0], found[1], "serve")
     required = required_by_client() or bool(answer and answer.get("required"))
-    if required and ((answer or {}).get("signature") or {}).get("status") != "valid":
-        raise PermissionDenied(f"Refusing to serve {found[0]} version {found[1]}: it has no valid signature.")
+    signature = (answer or {}).get("signature") or {}
+    if signature.get("status") != "valid":
+        if required:
+            raise PermissionDenied(
+                f"Refusing to serve {found[0]} version {found[1]}: it has no valid signature."
+            )
+        return None
+    return f"{found[0]} version {found[1]}, key {signature.get('key_id')}"
