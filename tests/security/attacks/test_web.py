@@ -312,3 +312,47 @@ def test_stored_xss_in_an_experiment_name_is_escaped(target: Target, payload: st
     )
     if page != "audit-page":
         assert str(escape(name)) in answer.text
+
+
+PREVIEWED = {
+    "html": ("page.html", b"<html><body><script>alert('lf-xss')</script></body></html>"),
+    "svg": ("pic.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+    "csv-cells": ("table.csv", b'a,b\n<script>alert(1)</script>,"<img src=x onerror=alert(1)>"\n'),
+    "json-values": ("data.json", b'{"k": "<script>alert(1)</script>"}'),
+    "notebook": (
+        "nb.ipynb",
+        b'{"cells": [{"outputs": [{"data": {"text/html": "<script>alert(1)</script>"}}]}]}',
+    ),
+    "svg-named-png": ("fake.png", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+}
+
+
+@pytest.mark.parametrize("kind", list(PREVIEWED))
+def test_artifact_preview_never_renders_uploaded_markup(target: Target, kind: str) -> None:
+    name, content = PREVIEWED[kind]
+    w, c, admin = target.world, target.world.client, basic(ADMIN)
+    key = f"preview/{name}"
+    _ok(
+        c.put(
+            f"/api/2.0/mlflow-artifacts/artifacts/{w.experiment_id}/{w.run_id}/artifacts/{key}",
+            content=content,
+            headers=admin,
+        )
+    )
+    with target.unchanged():
+        page = c.get(f"/runs/{w.run_id}", params={"artifact": key}, headers=admin)
+        served = c.get(f"/runs/{w.run_id}/artifact", params={"path": key, "inline": "1"}, headers=admin)
+    assert page.status_code == 200, page.text
+    assert (
+        "<script>alert" not in page.text
+        and "<img src=x" not in page.text
+        and 'onload="alert' not in page.text
+    )
+    assert served.status_code == 200 and served.content == content
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert served.headers["x-content-type-options"] == "nosniff"
+    if kind == "svg-named-png":
+        assert served.headers["content-type"] == "image/png"
+    else:
+        assert served.headers["content-type"] == "application/octet-stream"
+        assert served.headers["content-disposition"].startswith("attachment")
