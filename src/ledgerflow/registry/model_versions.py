@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 SEARCH_DEFAULT_MAX_RESULTS = 10_000
 READY = "READY"
 RegistrationCheck = Callable[[Connection, dict[str, Any]], tuple[str, str] | None]
+RegistrationPrepare = Callable[[str], dict[str, Any]]
 
 
 def require_version(conn: Connection, model: Any, version: str | int | None) -> Any:
@@ -72,6 +73,11 @@ class ModelVersionService:
         # sign or demand a signature); one returning (status, message) holds the version back
         # from READY.
         self.registration_checks: list[RegistrationCheck] = []
+        # Work those checks need from the version's files (signing: hash them), done before
+        # the write transaction so no write lock is held meanwhile: called with the storage
+        # location, what it returns reaches the checks as created["prepared"] when the
+        # transaction resolves the same location.
+        self.registration_prepares: list[RegistrationPrepare] = []
 
     def _one(self, conn: Connection, model_id: int, version: int) -> dict[str, Any]:
         return store.load(conn, [(model_id, version)])[0]
@@ -99,6 +105,8 @@ class ModelVersionService:
         found += found_in_description
         if self.secrets.blocks(found):
             self.secrets.settle(found, "registered_model", name)
+
+        prepared, prepared_for = self._prepare_registration(name, source, run_id)
 
         def create(conn: Connection) -> dict[str, Any]:
             model = require_model(conn, name)
@@ -130,6 +138,7 @@ class ModelVersionService:
                 "version": version,
                 "run_id": resolved.run_id,
                 "storage_location": resolved.storage_location,
+                "prepared": prepared if prepared_for == resolved.storage_location else {},
             }
             for check in self.registration_checks:
                 held = check(conn, created)
@@ -154,6 +163,19 @@ class ModelVersionService:
             },
         )
         return result
+
+    def _prepare_registration(
+        self, name: str, source: str, run_id: str | None
+    ) -> tuple[dict[str, Any], str | None]:
+        if not self.registration_prepares:
+            return {}, None
+        with self.db.read() as conn:
+            require_model(conn, name)  # the same error first as inside the transaction
+            location = self.sources.resolve(conn, source, run_id).storage_location
+        prepared: dict[str, Any] = {}
+        for prepare in self.registration_prepares:
+            prepared.update(prepare(location))
+        return prepared, location
 
     def get(self, name: str, version: str | int) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -189,8 +189,8 @@ class AttestationService:
         context = audit_context.current()
 
         def store(conn: Connection) -> None:
-            # The version must still exist when the record lands.
-            records.find_version(conn, ref.name, ref.version)
+            # The version must still exist (under that name) when the record lands.
+            records.require_unchanged(conn, ref)
             records.insert_attestation(
                 conn,
                 {

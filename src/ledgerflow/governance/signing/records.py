@@ -48,6 +48,27 @@ def find_version(conn: Connection, name: str, version: str | int) -> VersionRef:
     )
 
 
+def require_unchanged(conn: Connection, ref: VersionRef) -> None:
+    """RESOURCE_DOES_NOT_EXIST unless ``ref``'s version still exists under the same model
+    name: :func:`find_version`'s check in one statement, for writes that already hold a ref."""
+    from ledgerflow.errors import ResourceDoesNotExist
+    from ledgerflow.store.schema import model_versions, registered_models
+
+    query = (
+        sa.select(model_versions.c.version)
+        .join(
+            registered_models, registered_models.c.registered_model_id == model_versions.c.registered_model_id
+        )
+        .where(
+            model_versions.c.registered_model_id == ref.registered_model_id,
+            model_versions.c.version == ref.version,
+            registered_models.c.name == ref.name,
+        )
+    )
+    if conn.execute(query).first() is None:
+        raise ResourceDoesNotExist(f"Model Version (name={ref.name}, version={ref.version}) not found")
+
+
 def _where(table: sa.Table, ref: VersionRef) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.registered_model_id == ref.registered_model_id, table.c.version == ref.version)
 

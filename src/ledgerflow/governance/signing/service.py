@@ -29,6 +29,7 @@ from ledgerflow.errors import InvalidParameter, LedgerflowError, PermissionDenie
 from ledgerflow.governance.signing import dsse, oms, records
 from ledgerflow.governance.signing.auditing import SigningAudit
 from ledgerflow.governance.signing.keys import SigningKey, load_public_key
+from ledgerflow.governance.signing.manifest import Manifest
 from ledgerflow.governance.signing.records import VersionRef
 from ledgerflow.governance.signing.trust_store import TrustStore, UntrustedKey
 from ledgerflow.governance.signing.version_files import VersionFiles
@@ -49,6 +50,7 @@ PENDING = "PENDING_REGISTRATION"
 FAILED = "FAILED_REGISTRATION"
 PROMOTION_STAGES = ("Staging", "Production")
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
+PREPARED_MANIFEST = "signing.manifest"
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class SignatureService:
         )
         if self.sign_at_registration:
             try:
-                self._sign_platform(conn, ref)
+                self._sign_platform(conn, ref, created.get("prepared", {}).get(PREPARED_MANIFEST))
             except LedgerflowError as error:
                 # Files this server cannot read (outside its artifact roots) cannot be
                 # signed; the version is kept but never becomes READY or signed.
@@ -135,8 +137,21 @@ class SignatureService:
             return PENDING, "Waiting for a valid signature (signatures are required on this server)."
         return None
 
-    def _sign_platform(self, conn: Connection, ref: VersionRef) -> None:
-        manifest = self.files.manifest(ref)
+    def prepare_registration(self, storage_location: str) -> dict[str, Any]:
+        """Hash a new version's files before its write transaction (the registry's prepare
+        hook), so the signature made inside it does not hash them under the write lock.
+        Files that cannot be read are left to the check, which records why."""
+        if not self.sign_at_registration:
+            return {}
+        ref = VersionRef(0, "", 0, None, storage_location, PENDING)
+        try:
+            return {PREPARED_MANIFEST: self.files.manifest(ref)}
+        except LedgerflowError:
+            return {}
+
+    def _sign_platform(self, conn: Connection, ref: VersionRef, manifest: Manifest | None = None) -> None:
+        # The manifest hashed just before the transaction, for this same storage location.
+        manifest = manifest if manifest is not None else self.files.manifest(ref)
         bundle = oms.sign(manifest, self.key, ref.name, _binding(ref))
         now = now_ms()
         records.put_signature(conn, ref, self._row(bundle, manifest.digest, self.key.key_id, PLATFORM, now))

@@ -51,6 +51,9 @@ class SigningSubsystem:
 
     def install(self, facts: FactRegistry) -> None:
         """Hook into registration and promotion; publish the ``signature`` and ``sbom`` facts."""
+        if self.signatures.sign_at_registration:
+            # Hash the files before the creating transaction, not under its write lock.
+            self.registry.versions.registration_prepares.append(self.signatures.prepare_registration)
         self.registry.versions.registration_checks.append(self.signatures.on_registration)
         self.registry.versions.integrity_checks.append(self.signatures.check_promotion)
         self.registry.aliases.integrity_checks.append(self.signatures.check_promotion)
