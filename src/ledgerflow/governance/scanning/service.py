@@ -59,6 +59,7 @@ class ScanningService:
         self.allowlist: AllowList = default_allowlist().with_globals(config.scan_allowed_globals)
         self.limits = Limits()
         self.second_opinion = config.scan_second_opinion
+        self._empty: tempfile.TemporaryDirectory[str] | None = None
 
     # -- scanning --------------------------------------------------------------------------
 
@@ -108,6 +109,15 @@ class ScanningService:
             digests[relative] = hasher.hexdigest()
         return digests
 
+    def _empty_root(self) -> Path:
+        """An empty directory kept for this service's lifetime (removed with it); nothing is
+        ever written below it."""
+        if self._empty is None:
+            self._empty = tempfile.TemporaryDirectory(prefix="ledgerflow-scan-empty-")
+        root = Path(self._empty.name) / "model"
+        root.mkdir(exist_ok=True)
+        return root
+
     def _unreadable(self, location: str, error: Exception) -> ScanReport:
         report = ScanReport(SCANNER_VERSION, self.allowlist.version)
         report.errors.append(results_error(location, f"the version's files cannot be read: {error}"))
@@ -118,10 +128,12 @@ class ScanningService:
             repo, prefix, paths = self._listing(location)
         except Exception as error:  # fail closed: files we cannot fetch are not vouched for
             return self._unreadable(location, error)
-        if not paths and not self.second_opinion:
-            # Nothing to copy or scan: the report of an empty directory, without making and
-            # removing a temporary one (that costs more than the whole scan).
-            return ScanReport(SCANNER_VERSION, self.allowlist.version)
+        if not paths:
+            # Nothing to copy: scan this service's one empty directory rather than making and
+            # removing a temporary one per version (that costs more than the whole scan).
+            return scan_path(
+                self._empty_root(), self.allowlist, self.limits, second_opinion=self.second_opinion
+            )
         with tempfile.TemporaryDirectory(prefix="ledgerflow-scan-") as tmp:
             root = Path(tmp) / "model"
             root.mkdir()
