@@ -17,12 +17,10 @@ DEBUG_HINT = "(set LEDGERFLOW_DEBUG=1 for a traceback)"
 
 
 def error_lines(result: CliResult) -> list[str]:
-    """The stderr lines of a failed command, checked to be one error (plus the debug hint)."""
+    """The stderr lines of a failed command, checked to be exactly one error line."""
     assert result.exit_code != 0, result
     assert "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    if lines and lines[-1] == DEBUG_HINT:
-        lines = lines[:-1]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), result.stderr
     return lines

@@ -3,6 +3,7 @@ and a differential test of the scoring server against ``mlflow models serve``.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -186,6 +187,22 @@ def _start(command: list[str], port: int) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="module")
+def tensor_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A model whose signature is a float64 tensor (fitted and logged with numpy arrays)."""
+    mlflow_bin = ROOT / ".venvs/mlflow3/bin/mlflow"
+    if not mlflow_bin.exists():
+        pytest.skip("mlflow3 venv missing")
+    from sklearn.linear_model import LogisticRegression
+
+    features = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
+    model_dir = tmp_path_factory.mktemp("served-tensor") / "model"
+    model = LogisticRegression().fit(features, [0, 1, 0, 1])
+    ledgerflow.sklearn.save_model(model, model_dir, input_example=features[:2])
+    with _served_by_both(mlflow_bin, model_dir) as bases:
+        yield bases
+
+
+@pytest.fixture(scope="module")
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     mlflow_bin = ROOT / ".venvs/mlflow3/bin/mlflow"
     if not mlflow_bin.exists():
@@ -199,6 +216,13 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     ledgerflow.sklearn.save_model(
         LogisticRegression(max_iter=500).fit(x, y), model_dir, input_example=x.head(3)
     )
+    with _served_by_both(mlflow_bin, model_dir) as bases:
+        yield bases
+
+
+@contextlib.contextmanager
+def _served_by_both(mlflow_bin: Path, model_dir: Path) -> Iterator[tuple[str, str]]:
+    """*model_dir* served by ``mlflow models serve`` and ``ledgerflow models serve``."""
     theirs_port, ours_port = _free_port(), _free_port()
     theirs = _start(
         [
@@ -314,6 +338,30 @@ def test_scoring_matches_mlflow_models_serve(
         assert ours == theirs
     elif isinstance(theirs, dict) and "error_code" in theirs:
         assert isinstance(ours, dict) and ours["error_code"] == theirs["error_code"], (label, answers)
+
+
+TENSOR_CASES: dict[str, Any] = {
+    # JSON integers for a float64 tensor: MLflow's server reads them as doubles.
+    "inputs-ints": {"inputs": [[1, 2], [0, 3]]},
+    "instances-ints": {"instances": [[1, 2], [0, 3]]},
+    "inputs-mixed": {"inputs": [[1, 2.5]]},
+    "inputs-floats": {"inputs": [[0.1, 0.8]]},
+    "wrong-shape": {"inputs": [[1, 2, 3]]},
+}
+
+
+@pytest.mark.parametrize("label", list(TENSOR_CASES))
+def test_tensor_scoring_matches_mlflow_models_serve(tensor_servers: tuple[str, str], label: str) -> None:
+    answers = []
+    for base in tensor_servers:
+        response = httpx.post(base + "/invocations", json=TENSOR_CASES[label], timeout=30)
+        answers.append((response.status_code, response.json()))
+    (their_status, theirs), (our_status, ours) = answers
+    assert our_status == their_status, (label, answers)
+    if their_status == 200:
+        assert ours == theirs
+    else:
+        assert ours["error_code"] == theirs["error_code"], (label, answers)
 
 
 def test_ping_health_match(two_servers: tuple[str, str]) -> None:

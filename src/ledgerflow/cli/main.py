@@ -2,8 +2,8 @@
 
 Every :class:`~ledgerflow.errors.LedgerflowError` becomes one line on stderr and the exit
 code its error code maps to (see ``ledgerflow.errors``). Anything else that escapes a command
-is a bug or an unforeseen environment: it becomes one line naming the exception, and the
-traceback is printed only when ``LEDGERFLOW_DEBUG`` is set.
+is a bug or an unforeseen environment: it becomes one line naming the exception (exit 1), and
+the traceback is printed only when ``LEDGERFLOW_DEBUG`` is set.
 """
 
 from __future__ import annotations
@@ -94,6 +94,6 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
         text = redact_uri(" ".join(str(error).split())) or "(no message)"
-        click.echo(f"Error: {type(error).__name__}: {text}", err=True)
-        click.echo(f"(set {DEBUG_ENV}=1 for a traceback)", err=True)
+        hint = "" if os.environ.get(DEBUG_ENV) else f" (set {DEBUG_ENV}=1 for a traceback)"
+        click.echo(f"Error: {type(error).__name__}: {text}{hint}", err=True)
         sys.exit(1)

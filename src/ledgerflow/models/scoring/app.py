@@ -23,10 +23,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ledgerflow import __version__
+from ledgerflow.config import ServerConfig
 from ledgerflow.errors import LedgerflowError
 from ledgerflow.models.pyfunc_model import PyFuncModel
 from ledgerflow.models.scoring import parsing
 from ledgerflow.models.scoring.auth import secure
+from ledgerflow.server.body_limits import read_limited_body
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ PROTOCOL_NOTE = (
     "IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0; the "
     "'format' content type parameter is gone. Send one of the input fields in a JSON body instead."
 )
+# The same defaults as the tracking server's JSON API limits.
+DEFAULT_MAX_REQUEST_BYTES = ServerConfig.max_request_bytes
+DEFAULT_MAX_JSON_DEPTH = ServerConfig.max_json_depth
 
 
 def _error(code: str, message: str, status: int = 400) -> Response:
@@ -56,9 +61,17 @@ class ScoringApp:
     """State of one scoring server: the model and its input schema."""
 
     def __init__(
-        self, model: PyFuncModel, timeout: float | None = None, observe: Callable[[Any], None] | None = None
+        self,
+        model: PyFuncModel,
+        timeout: float | None = None,
+        observe: Callable[[Any], None] | None = None,
+        *,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
     ) -> None:
         self.model = model
+        self.max_request_bytes = max_request_bytes
+        self.max_json_depth = max_json_depth
         signature = model.metadata.signature
         self.schema = signature.inputs if signature is not None else None
         self.timeout = timeout
@@ -68,7 +81,7 @@ class ScoringApp:
     def predict(self, body: bytes, mime: str) -> Response:
         try:
             if mime == "application/json":
-                data, params = parsing.parse_json(body, self.schema)
+                data, params = parsing.parse_json(body, self.schema, self.max_json_depth)
             elif mime == "text/csv":
                 data, params = parsing.parse_csv(body, self.schema), None
             else:
@@ -79,13 +92,9 @@ class ScoringApp:
             predictions = self.model.predict(data, params)
         except LedgerflowError as error:
             return _error(error.error_code, f"Failed to predict data. \nError: {error.message}")
-        except Exception:
+        except Exception as error:
             log.exception("Model raised while predicting")
-            return _error(
-                "BAD_REQUEST",
-                "Encountered an unexpected error while evaluating the model. Verify that the serialized "
-                "input Dataframe is compatible with the model for inference.",
-            )
+            return _error("BAD_REQUEST", model_error_message(error))
         try:
             content = json.dumps({"predictions": parsing.to_jsonable(predictions)})
         except (TypeError, ValueError) as error:
@@ -109,7 +118,11 @@ class ScoringApp:
                 f"Types: {list(CONTENT_TYPES)}. Got '{request.headers.get('content-type', '')}'.",
                 415,
             )
-        body = await request.body()
+        try:
+            # Refused from Content-Length before reading, or as soon as the stream passes it.
+            body = await read_limited_body(request, self.max_request_bytes)
+        except LedgerflowError as error:
+            return _error(error.error_code, error.message, error.http_status)
         work = asyncio.to_thread(self.predict, body, mime)
         try:
             return await asyncio.wait_for(work, timeout=self.timeout)
@@ -123,10 +136,27 @@ class ScoringApp:
         return Response(__version__, 200, media_type="application/json")
 
 
+def model_error_message(error: BaseException) -> str:
+    """What a user sees when the model itself raised: MLflow's advice plus the exception's
+    class and message (one line; never a traceback, which could name internal paths)."""
+    text = " ".join(str(error).split()) or "(no message)"
+    return (
+        "Encountered an unexpected error while evaluating the model. Verify that the serialized "
+        f"input Dataframe is compatible with the model for inference. Error: {type(error).__name__}: {text}"
+    )
+
+
 def create_scoring_app(
-    model: PyFuncModel, timeout: float | None = None, observe: Callable[[Any], None] | None = None
+    model: PyFuncModel,
+    timeout: float | None = None,
+    observe: Callable[[Any], None] | None = None,
+    *,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
 ) -> Starlette:
-    state = ScoringApp(model, timeout, observe)
+    state = ScoringApp(
+        model, timeout, observe, max_request_bytes=max_request_bytes, max_json_depth=max_json_depth
+    )
     return Starlette(
         routes=[
             Route("/ping", state.ping, methods=["GET"]),
@@ -147,11 +177,12 @@ def serve(
     *,
     auth_token: str | None = None,
     allowed_hosts: tuple[str, ...] | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> None:
     """Serve until interrupted; on *sock* when given (bound by the caller, who reports errors)."""
     import uvicorn
 
-    app = create_scoring_app(model, timeout, observe)
+    app = create_scoring_app(model, timeout, observe, max_request_bytes=max_request_bytes)
     # A bearer token on /invocations when configured; Host allow-list, Origin check and
     # security headers always (see models/scoring/auth.py).
     served = secure(app, auth_token, allowed_hosts)

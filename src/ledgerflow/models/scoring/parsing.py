@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 from ledgerflow.errors import BadRequest, InvalidParameter
-from ledgerflow.models.signature import COLUMN_TYPES, ColSpec, Schema
+from ledgerflow.models.signature import COLUMN_TYPES, ColSpec, Schema, TensorSpec
+from ledgerflow.server.body_limits import check_depth
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 REQUIRED_FORMAT = (
@@ -25,15 +26,23 @@ REQUIRED_FORMAT = (
 def _loads(body: bytes) -> Any:
     """The decoded body. orjson first (about 5x faster on row data); anything it refuses
     (NaN literals, big integers, UTF-16 bodies) goes to the stdlib parser, whose result or
-    error message is the one MLflow's server gives."""
+    error message is the one MLflow's server gives. The stdlib parser recurses once per
+    nesting level, so a body nested thousands deep exhausts the stack: that is bad input too."""
     try:
         import orjson
     except ModuleNotFoundError:
-        return json.loads(body)
+        return _stdlib_loads(body)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        return _stdlib_loads(body)
+
+
+def _stdlib_loads(body: bytes) -> Any:
+    try:
         return json.loads(body)
+    except RecursionError:
+        raise ValueError("the body nests too deeply to parse") from None
 
 
 def _cast_to_schema(frame: Any, schema: Schema | None) -> Any:
@@ -96,8 +105,40 @@ def _frame(value: Any, orient: str, schema: Schema | None) -> Any:
     return _cast_to_schema(frame, schema)
 
 
-def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
+def _as_tensor(value: Any, spec: TensorSpec | None) -> Any:
+    """A JSON array as the numpy array the tensor spec declares, when no value changes.
+
+    JSON numbers carry no width, so ``[[1, 2]]`` for a float64 tensor means 1.0 and 2.0, as
+    MLflow's server reads it (it builds the array with the spec's dtype). Unlike MLflow, a cast
+    that would change a value (1.5 to an int tensor, an int above 2**53 to a double) is not
+    made: the array keeps its own dtype and enforcement refuses the mismatch."""
     import numpy as np
+
+    array = np.asarray(value)
+    if spec is None or array.dtype.kind not in "iufb":
+        return array
+    target = np.dtype(spec.dtype)
+    if array.dtype == target or target.kind not in "iuf" or array.dtype.kind == "b":
+        return array
+    with np.errstate(all="ignore"):
+        try:
+            converted = array.astype(target)
+        except (ValueError, OverflowError):
+            return array
+        if bool(np.array_equal(converted.astype(array.dtype), array)) and bool(
+            np.array_equal(converted, array)
+        ):
+            return converted
+    return array
+
+
+def _tensor_specs(schema: Schema | None) -> dict[str | None, TensorSpec]:
+    if schema is None or not schema.is_tensor:
+        return {}
+    return {spec.name: spec for spec in schema.inputs if isinstance(spec, TensorSpec)}
+
+
+def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
     import pandas as pd
 
     if key == "instances" and isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
@@ -117,24 +158,28 @@ def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
             except ValueError as error:
                 raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
             return _cast_to_schema(frame, schema)
+        specs = _tensor_specs(schema)
         try:
-            return {k: np.asarray(v) for k, v in value.items()}
+            return {k: _as_tensor(v, specs.get(k)) for k, v in value.items()}
         except ValueError as error:
             raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
+    specs = _tensor_specs(schema)
     try:
-        return np.asarray(value)
+        return _as_tensor(value, next(iter(specs.values())) if len(specs) == 1 else None)
     except ValueError as error:
         raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
 
 
-def parse_json(body: bytes, schema: Schema | None) -> tuple[Any, Any]:
-    """(model input, params) from a JSON request body."""
+def parse_json(body: bytes, schema: Schema | None, max_depth: int = 64) -> tuple[Any, Any]:
+    """(model input, params) from a JSON request body nested at most *max_depth* levels
+    (the tracking server's bound: deeper input only makes pandas and numpy recurse)."""
     try:
         decoded = _loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"Ensure that input is a valid JSON formatted string. Error: '{error}'") from None
+    check_depth(body, decoded, max_depth)
     if isinstance(decoded, list):
         raise BadRequest(f"{REQUIRED_FORMAT}. Received a list.")
     if not isinstance(decoded, dict):
