@@ -43,6 +43,9 @@ class ServerConfig:
     # inside the artifact root, which clients can read.
     audit_signing_key_path: str | None = None
     audit_checkpoint_interval: int = 100
+    # A checkpoint also at most this many seconds after a write (signed off the write path by a
+    # background thread), so the unsigned tail is short in time too; 0 turns that off.
+    audit_checkpoint_seconds: float = 5.0
     # Authentication. Off here so in-process test apps stay open; `ledgerflow server` turns it
     # on unless told --no-auth. The bootstrap variables name where a first admin's password
     # (and username) may come from; nothing has a default password.

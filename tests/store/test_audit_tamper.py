@@ -7,6 +7,7 @@ runs the real CLI entry point, which must name the damaged record and exit non-z
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -18,13 +19,14 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from ledgerflow.config import ServerConfig
-from ledgerflow.security.audit.chain import record_hash
+from ledgerflow.security.audit.chain import GENESIS_HASH, record_hash
 from ledgerflow.security.audit.signing import load_or_create
 from ledgerflow.store.database import create_db_engine
 from tests.cli.conftest import CliResult, invoke
 from tests.conftest import Api
 
-RECORDS = 13  # the key registration and twelve experiment creations
+# The key registration, the server's signing-key trust and twelve experiment creations.
+RECORDS = 14
 INTERVAL = 5
 
 
@@ -36,9 +38,11 @@ def audited(
         server_config,
         audit_signing_key_path=str(tmp_path / "keys" / "audit.pem"),
         audit_checkpoint_interval=INTERVAL,
+        # Only the count-based checkpoints, so the expected numbers are exact.
+        audit_checkpoint_seconds=0,
     )
     api = Api(make_client(config))
-    for index in range(RECORDS - 1):
+    for index in range(RECORDS - 2):
         api.ok("post", "experiments/create", {"name": f"e{index}"})
     engine = create_db_engine(config.backend_store_uri)
     yield engine
@@ -114,21 +118,135 @@ def test_edited_checkpoint_signature_is_reported(audited: sa.Engine) -> None:
     failed(verify(audited), "checkpoint at 10 has a bad signature")
 
 
-def test_rewritten_chain_is_caught_by_the_checkpoint(audited: sa.Engine) -> None:
-    # An attacker without the key edits record 3 and recomputes every later hash and the head.
-    with audited.begin() as conn:
-        conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+def rechain(engine: sa.Engine, *edits: str) -> None:
+    """What an attacker without the key can do: run ``edits`` on audit_log, then recompute
+    every hash from the start and move the head to the new end."""
+    with engine.begin() as conn:
+        for edit in edits:
+            conn.execute(sa.text(edit))
         rows = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM audit_log ORDER BY seq"))]
-        prev = rows[1]["record_hash"]
-        for row in rows[2:]:
+        prev = GENESIS_HASH
+        for row in rows:
             new_hash = record_hash(prev, row)
             conn.execute(
                 sa.text("UPDATE audit_log SET prev_hash = :p, record_hash = :h WHERE seq = :s"),
                 {"p": prev, "h": new_hash, "s": row["seq"]},
             )
             prev = new_hash
-        conn.execute(sa.text("UPDATE audit_head SET record_hash = :h"), {"h": prev})
-    failed(verify(audited), "checkpoint at 5 does not match record 5 (the chain was rewritten)")
+        conn.execute(sa.text("UPDATE audit_head SET seq = :s, record_hash = :h"), {"s": len(rows), "h": prev})
+
+
+def pinned_key(tmp_path: Path) -> str:
+    printed = invoke(["audit", "public-key", "--signing-key", str(tmp_path / "keys" / "audit.pem")])
+    assert printed.exit_code == 0, printed
+    (tmp_path / "audit.pub").write_text(printed.stdout)
+    return str(tmp_path / "audit.pub")
+
+
+def test_rewritten_chain_is_caught_by_the_checkpoint(audited: sa.Engine) -> None:
+    # An attacker without the key edits record 3 and recomputes every later hash and the head.
+    rechain(audited, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
+    result = verify(audited)
+    failed(result, "checkpoint at 5 does not match record 5 (the chain was rewritten)")
+    # The records do link up, so the note must not claim all of them were verified.
+    assert "verified before the first problem" not in result.stderr
+    assert f"the {RECORDS} records link up" in result.stderr
+
+
+def test_a_chain_problem_counts_the_records_before_it(audited: sa.Engine) -> None:
+    sql(audited, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
+    assert "(6 records verified before the first problem)" in verify(audited).stderr
+
+
+def test_deleted_checkpoints_and_a_rewritten_chain_are_reported(audited: sa.Engine, tmp_path: Path) -> None:
+    # The trial's attack: drop every checkpoint, edit a record, re-chain, move the head.
+    sql(audited, "DELETE FROM audit_checkpoints")
+    rechain(audited, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
+    failed(verify(audited, "--public-key", pinned_key(tmp_path)), "checkpoint at 5 is missing")
+    failed(verify(audited), "checkpoint at 5 is missing")
+
+
+def test_one_deleted_checkpoint_is_named(audited: sa.Engine) -> None:
+    sql(audited, "DELETE FROM audit_checkpoints WHERE seq = 10")
+    failed(verify(audited), "checkpoint at 10 is missing")
+
+
+def test_a_forged_schedule_is_reported(audited: sa.Engine, tmp_path: Path) -> None:
+    # Declaring a huge interval would excuse the missing checkpoints; the declaration is signed.
+    with audited.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_checkpoints"))
+        details = conn.execute(sa.text("SELECT details FROM audit_log WHERE seq = 1")).scalar_one()
+        forged = json.dumps({**json.loads(details), "checkpoint_interval": 1000})
+        conn.execute(sa.text("UPDATE audit_log SET details = :d WHERE seq = 1"), {"d": forged})
+    rechain(audited)
+    failed(
+        verify(audited, "--public-key", pinned_key(tmp_path)),
+        "record 1 declares a checkpoint schedule with a bad signature",
+    )
+
+
+def test_a_deleted_key_registration_fails_with_a_pinned_key(audited: sa.Engine, tmp_path: Path) -> None:
+    # Remove the registration (and with it the schedule), renumber, re-chain, drop checkpoints.
+    sql(audited, "DELETE FROM audit_checkpoints", "DELETE FROM audit_log WHERE seq = 1")
+    rechain(audited, "UPDATE audit_log SET seq = seq - 1")
+    failed(
+        verify(audited, "--public-key", pinned_key(tmp_path)),
+        "no checkpoint schedule signed by the given public keys is in the log",
+    )
+    failed(verify(audited), "no checkpoint schedule signed by a key stored in the database")
+
+
+def make_anchor(engine: sa.Engine, tmp_path: Path) -> Path:
+    target = tmp_path / "anchor.json"
+    uri = engine.url.render_as_string(hide_password=False)
+    key = str(tmp_path / "keys" / "audit.pem")
+    made = invoke(["audit", "anchor", "--backend-store-uri", uri, "--signing-key", key, "-o", str(target)])
+    assert made.exit_code == 0, made
+    return target
+
+
+def test_an_anchor_catches_a_wiped_log(audited: sa.Engine, tmp_path: Path) -> None:
+    anchor = make_anchor(audited, tmp_path)
+    saved = json.loads(anchor.read_text())
+    assert saved["seq"] == RECORDS and set(saved) >= {"record_hash", "time", "key_id", "signature"}
+    result = verify(audited, "--anchor", str(anchor), "--public-key", pinned_key(tmp_path))
+    assert result.exit_code == 0 and f"anchor at {RECORDS} present" in result.stdout, result
+    sql(audited, "DELETE FROM audit_log", "DELETE FROM audit_checkpoints", "DELETE FROM audit_head")
+    # Without the anchor nothing inside the database can tell: that is what the anchor is for.
+    assert verify(audited).exit_code == 0
+    failed(
+        verify(audited, "--anchor", str(anchor), "--public-key", pinned_key(tmp_path)),
+        f"record {RECORDS} named by the anchor is missing: the log was truncated or rewritten "
+        f"before seq {RECORDS}",
+    )
+
+
+def test_an_anchor_catches_a_rebuilt_log(audited: sa.Engine, tmp_path: Path) -> None:
+    anchor = make_anchor(audited, tmp_path)
+    sql(audited, "DELETE FROM audit_checkpoints")
+    rechain(audited, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 12")
+    failed(
+        verify(audited, "--anchor", str(anchor)),
+        f"record {RECORDS} differs from the anchor: the log was truncated or rewritten before seq {RECORDS}",
+    )
+
+
+def test_a_forged_anchor_is_reported(audited: sa.Engine, tmp_path: Path) -> None:
+    anchor = make_anchor(audited, tmp_path)
+    saved = json.loads(anchor.read_text())
+    anchor.write_text(json.dumps({**saved, "seq": 3}))
+    failed(verify(audited, "--anchor", str(anchor)), "the anchor has a bad signature")
+    anchor.write_text("not json")
+    result = verify(audited, "--anchor", str(anchor))
+    assert result.exit_code == 2 and "Could not read the audit anchor" in result.stderr, result
+
+
+def test_anchoring_a_tampered_log_is_refused(audited: sa.Engine, tmp_path: Path) -> None:
+    sql(audited, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
+    uri = audited.url.render_as_string(hide_password=False)
+    key = str(tmp_path / "keys" / "audit.pem")
+    result = invoke(["audit", "anchor", "--backend-store-uri", uri, "--signing-key", key])
+    assert result.exit_code != 0 and "record 7 was edited" in result.stderr, result
 
 
 def test_public_key_file_pins_the_trusted_key(audited: sa.Engine, tmp_path: Path) -> None:

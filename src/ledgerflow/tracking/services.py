@@ -64,6 +64,8 @@ class Services:
     def close(self) -> None:
         self.alerts.stop()
         self.webhooks.stop()
+        # Before the engine goes: the audit log signs its unsigned tail on the way out.
+        self.audit.close()
         self.db.dispose()
 
 

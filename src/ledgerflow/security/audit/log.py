@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ from ledgerflow.store.schema import audit_checkpoints, audit_head, audit_keys, a
 from ledgerflow.store.upserts import execute_row
 
 from . import context as ctx
+from . import schedule
 from .chain import GENESIS_HASH, HASHED_FIELDS, canonical_json, digest, record_hash
 from .signing import Signer, checkpoint_message
+from .timed import TimedCheckpoints
 
 if TYPE_CHECKING:
     from ledgerflow.config import ServerConfig
@@ -72,10 +75,20 @@ class Event:
 
 
 class AuditLog:
-    def __init__(self, db: Database, signer: Signer | None = None, checkpoint_interval: int = 100) -> None:
+    def __init__(
+        self,
+        db: Database,
+        signer: Signer | None = None,
+        checkpoint_interval: int = 100,
+        checkpoint_seconds: float = 0.0,
+    ) -> None:
         self.db = db
         self.signer = signer
         self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_seconds = checkpoint_seconds
+        # Set on each commit that appended; the timed-checkpoint thread waits on it.
+        self._written = threading.Event()
+        self._timed: TimedCheckpoints | None = None
         self._lock_head = db.dialect in ("postgresql", "mysql")
         # Built once: constructing SQLAlchemy statements per write cost more than running them.
         head_query = sa.select(audit_head.c.seq, audit_head.c.record_hash).where(audit_head.c.id == 1)
@@ -100,6 +113,15 @@ class AuditLog:
             # Another replica may register the same key at the same moment.
             with contextlib.suppress(IntegrityError):
                 self.db.run_write(self._register_key, audit=False)
+            if self.checkpoint_seconds > 0 and self._timed is None:
+                self._timed = TimedCheckpoints(self.checkpoint_now, self.checkpoint_seconds, self._written)
+                self._timed.start()
+
+    def close(self) -> None:
+        """Stop timed checkpoints, signing the tail written since the last one."""
+        if self._timed is not None:
+            self._timed.stop()
+            self._timed = None
 
     # -- the write path ---------------------------------------------------------------------
 
@@ -118,6 +140,7 @@ class AuditLog:
             tip = conn.info.pop(_PENDING_TIP, None)
             if tip is not None:
                 self._tip = tip
+                self._written.set()
 
         @event.listens_for(self.db.engine, "rollback")
         def _rolled_back(conn: Connection) -> None:
@@ -293,10 +316,18 @@ class AuditLog:
         )
 
     def _register_key(self, conn: Connection) -> None:
+        """Publish the key and declare this writer's checkpoint schedule, signed with the seq
+        of the declaring record (read under the head lock, so the append gets that seq)."""
         assert self.signer is not None
         key_id = self.signer.key_id
         known = conn.execute(sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == key_id)).first()
+        if known is not None and schedule.already_covered(conn, key_id, self.checkpoint_interval):
+            return
+        seq = self._locked_head(conn)[0] + 1
+        details = schedule.signed_details(self.signer, seq, self.checkpoint_interval, self.checkpoint_seconds)
+        action = schedule.DECLARE_ACTION
         if known is None:
+            action = schedule.REGISTER_ACTION
             conn.execute(
                 audit_keys.insert().values(
                     key_id=key_id,
@@ -304,16 +335,17 @@ class AuditLog:
                     creation_time_ms=int(time.time() * 1000),
                 )
             )
-            item = Event(
-                actor="system",
-                action="audit.register_signing_key",
-                outcome=SUCCESS,
-                resource_type="audit_key",
-                resource_id=key_id,
-                source_address=ctx.LOCAL_SOURCE,
-                details={"public_key": self.signer.public_text},
-            )
-            self.append(conn, item)
+        item = Event(
+            actor="system",
+            action=action,
+            outcome=SUCCESS,
+            resource_type="audit_key",
+            resource_id=key_id,
+            source_address=ctx.LOCAL_SOURCE,
+            details=details,
+        )
+        if self.append(conn, item) != seq:
+            raise RuntimeError("The audit head moved while the checkpoint schedule was signed.")
 
 
 def _clean_digest(request: dict[str, Any], args: tuple[Any, ...], result: Any) -> str | None:
@@ -342,7 +374,9 @@ def build_audit_log(db: Database, config: ServerConfig) -> AuditLog:
 
     path = config.audit_signing_key_path or default_key_path(config.backend_store_uri)
     signer = load_or_create(path)
-    audit = AuditLog(db, signer, max(1, config.audit_checkpoint_interval))
+    audit = AuditLog(
+        db, signer, max(1, config.audit_checkpoint_interval), max(0.0, config.audit_checkpoint_seconds)
+    )
     audit.install()
     # Operators need the key id to match checkpoints to keys; `ledgerflow audit public-key`
     # prints the public key for `audit verify --public-key`.

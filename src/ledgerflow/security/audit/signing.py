@@ -29,11 +29,31 @@ from .chain import canonical_json
 log = logging.getLogger(__name__)
 KEY_FILE_NAME = "ledgerflow-audit-signing-key.pem"
 _DOMAIN = b"ledgerflow-audit-checkpoint\n"
+# Each signed statement has its own domain, so a signature over one can never pass for another.
+_SCHEDULE_DOMAIN = b"ledgerflow-audit-checkpoint-schedule\n"
+_ANCHOR_DOMAIN = b"ledgerflow-audit-anchor\n"
 
 
 def checkpoint_message(seq: int, record_hash: str, time_ms: int, key_id: str) -> bytes:
     body = {"seq": seq, "record_hash": record_hash, "time_ms": time_ms, "key_id": key_id}
     return _DOMAIN + canonical_json(body).encode()
+
+
+def schedule_message(seq: int, key_id: str, interval: int, seconds: float) -> bytes:
+    """What a writer signs when it declares its checkpoint schedule in the record at ``seq``:
+    a checkpoint at every multiple of ``interval`` and at most ``seconds`` after a write."""
+    body = {
+        "seq": seq,
+        "key_id": key_id,
+        "checkpoint_interval": interval,
+        "checkpoint_seconds": float(seconds),
+    }
+    return _SCHEDULE_DOMAIN + canonical_json(body).encode()
+
+
+def anchor_message(seq: int, record_hash: str, time_ms: int, key_id: str) -> bytes:
+    body = {"seq": seq, "record_hash": record_hash, "time_ms": time_ms, "key_id": key_id}
+    return _ANCHOR_DOMAIN + canonical_json(body).encode()
 
 
 def public_key_text(key: Ed25519PublicKey) -> str:
