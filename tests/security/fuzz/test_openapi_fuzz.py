@@ -25,7 +25,7 @@ from ledgerflow.config import ServerConfig
 from ledgerflow.server.app import create_app
 
 ADMIN = ("fuzz-admin", "Fuzzing-Is-Strong-Pw-1")
-EXAMPLES_PER_OPERATION = 10
+EXAMPLES_PER_OPERATION = 6
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 

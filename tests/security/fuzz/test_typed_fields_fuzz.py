@@ -93,7 +93,7 @@ def _json_safe(value: Any) -> Any:
 def _probe_for(client: TestClient, method: str, path: str) -> Any:
     @given(body=st.dictionaries(st.sampled_from(FIELDS), ODD_VALUES, min_size=1, max_size=4))
     @settings(
-        max_examples=12,
+        max_examples=8,
         deadline=None,
         derandomize=True,
         database=None,
