@@ -101,8 +101,9 @@ def clean_path(value: str | None, *, allow_root: bool = True) -> str:
 
     Raises:
         InvalidParameter: "Invalid path: ..." for absolute paths, ``..`` components,
-            backslashes, NUL or other control characters, drive letters, any of these hidden
-            behind (repeated) percent-encoding, or over-long names.
+            backslashes, NUL or other control characters, drive letters, URIs ("file:/..."),
+            characters that Unicode normalisation turns into dots or separators, any of these
+            hidden behind (repeated) percent-encoding, or over-long names.
     """
     if value is None:
         value = ""
