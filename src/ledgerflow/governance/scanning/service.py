@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+import threading
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ class ScanningService:
         self.limits = Limits()
         self.second_opinion = config.scan_second_opinion
         self._empty: tempfile.TemporaryDirectory[str] | None = None
+        self._empty_lock = threading.Lock()
 
     # -- scanning --------------------------------------------------------------------------
 
@@ -112,10 +114,13 @@ class ScanningService:
     def _empty_root(self) -> Path:
         """An empty directory kept for this service's lifetime (removed with it); nothing is
         ever written below it."""
-        if self._empty is None:
-            self._empty = tempfile.TemporaryDirectory(prefix="ledgerflow-scan-empty-")
-        root = Path(self._empty.name) / "model"
-        root.mkdir(exist_ok=True)
+        # Under a lock: a second directory made by a racing first use would drop (and so
+        # remove) the one another thread is scanning.
+        with self._empty_lock:
+            if self._empty is None:
+                self._empty = tempfile.TemporaryDirectory(prefix="ledgerflow-scan-empty-")
+            root = Path(self._empty.name) / "model"
+            root.mkdir(parents=True, exist_ok=True)  # again if a tmp cleaner removed it
         return root
 
     def _unreadable(self, location: str, error: Exception) -> ScanReport:
