@@ -47,3 +47,24 @@ def test_signing_records_round_trip_and_cascade(register: Callable[..., Any]) ->
     assert count(reg, model_version_signatures) == 0
     assert count(reg, model_version_sboms) == 0
     assert count(reg, attestations) == 0
+
+
+def test_attestation_write_refused_once_its_version_is_gone(register: Callable[..., Any]) -> None:  # noqa: F811
+    # The write re-checks, in its own transaction, that the version still exists under its
+    # name (one statement joining the model): a stale reference records nothing.
+    import pytest
+
+    from ledgerflow.errors import ResourceDoesNotExist
+    from ledgerflow.governance.signing import records
+
+    reg = register()
+    services = reg.services
+    with services.db.read() as conn:
+        ref = records.find_version(conn, reg.name, reg.version)
+    before = count(reg, attestations)
+    services.attestations.record(ref, PREDICATE_POLICY_EVALUATION, "0" * 64, {"check": "present"})
+    assert count(reg, attestations) == before + 1
+    services.registry.versions.delete(reg.name, reg.version)
+    with pytest.raises(ResourceDoesNotExist):
+        services.attestations.record(ref, PREDICATE_POLICY_EVALUATION, "0" * 64, {"check": "gone"})
+    assert count(reg, attestations) == 0
