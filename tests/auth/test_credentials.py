@@ -198,3 +198,26 @@ def test_no_auth_app_serves_everyone(
 ) -> None:
     client = make_client(replace(server_config, auth_required=False))
     assert client.get(GET_EXP, params={"experiment_id": "0"}).status_code == 200
+
+
+def test_a_run_belongs_to_its_authenticated_creator(secured: TestClient) -> None:
+    """A client-sent user_id cannot file a run under a colleague's name when auth is on."""
+    created = secured.post(
+        "/api/2.0/mlflow/runs/create",
+        json={"experiment_id": "0", "user_id": "root-admin", "tags": [{"key": "mlflow.user", "value": "x"}]},
+        headers=basic(*ADMIN),
+    )
+    assert created.status_code == 200, created.text
+    secured.app.state.services.authz.grant(  # type: ignore[attr-defined]
+        "experiment", "0", "user", ALICE[0], "editor", actor=None
+    )
+    spoofed = secured.post(
+        "/api/2.0/mlflow/runs/create",
+        json={"experiment_id": "0", "user_id": "root-admin"},
+        headers=basic(*ALICE),
+    )
+    assert spoofed.status_code == 200, spoofed.text
+    run_id = spoofed.json()["run"]["info"]["run_id"]
+    stored = secured.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id}, headers=basic(*ALICE))
+    assert stored.json()["run"]["info"]["user_id"] == "alice"
+    assert created.json()["run"]["info"]["user_id"] == "root-admin"

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ledgerflow.errors import InvalidParameter
+from ledgerflow.security.auth.identity import current_identity
 from ledgerflow.server.endpoints import EndpointTable
 from ledgerflow.server.payload import Payload, missing
 from ledgerflow.tracking.metrics import MetricPoint
@@ -91,9 +92,17 @@ def create_run(services: Services, payload: Payload) -> dict[str, Any]:
         experiment_id = str(experiment_id)
     else:
         experiment_id = payload.string("experiment_id")
+    # With authentication on, the run belongs to whoever created it: a client-sent user_id
+    # would let a user file runs under a colleague's name (and dodge four-eyes rules that
+    # keep a run's owner from approving its model).
+    identity = current_identity()
+    if identity is not None and identity.via != "local":
+        owner = identity.username
+    else:
+        owner = payload.string("user_id")
     run = services.runs.create(
         experiment_id=experiment_id,
-        user_id=payload.string("user_id"),
+        user_id=owner,
         run_name=payload.string("run_name"),
         start_time=payload.int64("start_time"),
         tags=_key_values(payload, "tags"),
