@@ -96,6 +96,7 @@ def create_run(services: Services, payload: Payload) -> dict[str, Any]:
     # would let a user file runs under a colleague's name (and dodge four-eyes rules that
     # keep a run's owner from approving its model).
     identity = current_identity()
+    owner: str | None
     if identity is not None and identity.via != "local":
         owner = identity.username
     else:
