@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from ledgerflow.client.transport import LocalTransport
@@ -95,7 +96,7 @@ def test_local_transport_records_the_os_user_from_local(tmp_path: Path) -> None:
     finally:
         transport.close()
     (record,) = found["records"]
-    assert record["actor"] == getpass.getuser()
+    assert record["actor"] == f"cli:{getpass.getuser()}"
     assert record["source_address"] == "local"
     # The key sits beside the SQLite file, private to its owner, outside the artifact folder.
     key = tmp_path / "store" / "ledgerflow-audit-signing-key.pem"
@@ -145,7 +146,7 @@ def test_gc_purges_are_recorded_as_the_os_user(
     assert len({r["request_id"] for r in found}) == 1
     (purge,) = [r for r in found if r["details"]["operation"] == "purge_run"]
     assert (purge["actor"], purge["source_address"], purge["resource_id"]) == (
-        getpass.getuser(),
+        f"cli:{getpass.getuser()}",
         "local",
         run_id,
     )
@@ -178,3 +179,27 @@ def test_store_commands_take_the_signing_key_path(
     registrations = records(api, action="audit.register_signing_key")
     assert len(registrations) == 2
     assert cli(["audit", "verify", *store]).exit_code == 0
+
+
+def test_read_commands_refuse_a_missing_store_and_create_nothing(
+    cli: Callable[[list[str]], CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEDGERFLOW_BACKEND_STORE_URI", raising=False)
+    missing = tmp_path / "nowhere.db"
+    key = tmp_path / "audit.pem"
+    key.write_bytes(b"")  # must exist for the option; never read for a missing store
+    for args in (
+        ["audit", "verify"],
+        ["audit", "export"],
+        ["audit", "verify", "--backend-store-uri", f"sqlite:///{missing}"],
+        ["audit", "export", "--backend-store-uri", f"sqlite:///{missing}", "-o", str(tmp_path / "x.jsonl")],
+        ["audit", "checkpoint", "--backend-store-uri", f"sqlite:///{missing}", "--signing-key", str(key)],
+        ["audit", "anchor", "--backend-store-uri", f"sqlite:///{missing}", "--signing-key", str(key)],
+    ):
+        result = cli(args)
+        assert result.exit_code == 4, (args, result)
+        assert result.stderr.count("\n") == 1 and "No Ledgerflow store at" in result.stderr, result
+        assert "OperationalError" not in result.stdout + result.stderr
+    assert not missing.exists() and not (tmp_path / "ledgerflow.db").exists()
+    assert not (tmp_path / "x.jsonl").exists()

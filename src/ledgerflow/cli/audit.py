@@ -167,9 +167,8 @@ def anchor(backend_store_uri: str, signing_key: str, output: str | None) -> None
     from ledgerflow.security.audit.anchor import create_anchor
     from ledgerflow.security.audit.signing import load_or_create
 
-    signer = load_or_create(signing_key)
     with _existing_store(backend_store_uri) as conn:
-        made = create_anchor(conn, signer)
+        made = create_anchor(conn, load_or_create(signing_key))
     text = json.dumps(made, sort_keys=True, indent=2) + "\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -21,11 +21,19 @@ from ledgerflow.errors import require_extra
 @contextmanager
 def store_services(store: dict[str, Any]) -> Iterator[Any]:
     require_extra("sqlalchemy", "server", "User management")
+    from ledgerflow.security.audit import context as audit_context
     from ledgerflow.tracking.services import build_services
 
     services = build_services(build_config(**store))
+    # Events the command causes without naming an actor are the OS user's, from "local".
+    command = audit_context.AuditContext(
+        request_id=audit_context.new_request_id(),
+        actor=cli_actor(),
+        source_address=audit_context.LOCAL_SOURCE,
+    )
     try:
-        yield services
+        with audit_context.bind(command):
+            yield services
     finally:
         services.close()
 
@@ -39,7 +47,7 @@ def read_password(password_stdin: bool, prompt: Callable[..., Any] = click.promp
 def cli_actor() -> str:
     from ledgerflow.security.audit.context import local_actor
 
-    return f"cli:{local_actor()}"
+    return local_actor()
 
 
 @click.group()

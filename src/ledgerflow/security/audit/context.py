@@ -37,6 +37,9 @@ _SECRET_WORDS = (
     "credential",
 )
 _SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.I)
+# ...except names of identifiers (``token_id``, ``secret_ids``): an id is how a record is tied
+# to the later revocation or use of the same credential, and never lets anyone act as it.
+_IDENTIFIER_KEY = re.compile(r"(^|[_-])ids?$", re.I)
 _SECRET_BYTES = tuple(word.encode() for word in _SECRET_WORDS)
 REDACTED = "[redacted]"
 
@@ -84,12 +87,19 @@ def sane_request_id(value: str | None) -> str | None:
     return None
 
 
-def local_actor() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         # No passwd entry (containers with an arbitrary uid) and no USER variable.
         return "local"
+
+
+def local_actor() -> str:
+    """The actor of every write made on this machine without a server (CLI commands, the
+    in-process client, maintenance jobs): one form, ``cli:<os user>``, so a search by actor finds
+    all of them and none can be mistaken for a server account of the same name."""
+    return f"cli:{os_user()}"
 
 
 @contextmanager
@@ -174,7 +184,7 @@ def _find_key(value: Any, keys: tuple[str, ...], depth: int) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
     # Cached: a log-batch repeats the same few field names a thousand times.
-    return _SECRET_KEY.search(key) is not None
+    return _SECRET_KEY.search(key) is not None and _IDENTIFIER_KEY.search(key) is None
 
 
 def names_no_secret(encoded: bytes) -> bool:

@@ -265,9 +265,16 @@ class AuthzService:
     ) -> None:
         if self.audit is None:
             return
+        # Who acted is the record's actor (None: the request's or command's context says).
+        actor = details.pop("actor", None)
         try:
             self.audit.record_event(
-                action, outcome, resource_type=resource_type, resource_id=resource_id, details=details or None
+                action,
+                outcome,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                actor=actor if isinstance(actor, str) else None,
+                details=details or None,
             )
         except Exception:  # an audit failure must not turn a refusal into a 500
             log.exception("Could not record audit event %s", action)
