@@ -140,7 +140,9 @@ class AuditLog:
             tip = conn.info.pop(_PENDING_TIP, None)
             if tip is not None:
                 self._tip = tip
-                self._written.set()
+                # A flag read first: Event.set takes a lock, which most commits need not.
+                if not self._written.is_set():
+                    self._written.set()
 
         @event.listens_for(self.db.engine, "rollback")
         def _rolled_back(conn: Connection) -> None:

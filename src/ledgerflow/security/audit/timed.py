@@ -28,16 +28,19 @@ class TimedCheckpoints:
     def stop(self) -> None:
         """Stop the thread and sign what was written since its last checkpoint."""
         self._stop.set()
+        pending = self._written.is_set()
+        # Wakes a thread that is waiting for writes; it sees the stop flag and leaves.
+        self._written.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if not pending:
+            self._written.clear()
         self._sign()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            # Polls the stop flag once a second while nothing is written.
-            if not self._written.wait(timeout=1.0):
-                continue
+            self._written.wait()
             # Wait out the bound so later writes of the same burst share this checkpoint.
             if self._stop.wait(self._seconds):
                 return
