@@ -308,3 +308,34 @@ def test_on_demand_checkpoint(audited: sa.Engine, tmp_path: Path) -> None:
     assert result.exit_code == 0, result
     assert f"Checkpoint at {RECORDS}." in result.stdout
     assert f"OK: {RECORDS} records, {RECORDS // INTERVAL + 1} checkpoints" in verify(audited).stdout
+    # The command declared no schedule of its own for the server's key.
+    with audited.connect() as conn:
+        actions = [row.action for row in conn.execute(sa.text("SELECT action FROM audit_log"))]
+    assert "audit.declare_checkpoint_schedule" not in actions
+
+
+def test_a_restart_with_another_interval_declares_it(
+    audited: sa.Engine,
+    make_client: Callable[[ServerConfig], TestClient],
+    server_config: ServerConfig,
+    tmp_path: Path,
+) -> None:
+    config = replace(
+        server_config,
+        audit_signing_key_path=str(tmp_path / "keys" / "audit.pem"),
+        audit_checkpoint_interval=3,
+        audit_checkpoint_seconds=0,
+    )
+    api = Api(make_client(config))
+    for index in range(10):
+        api.ok("post", "experiments/create", {"name": f"later{index}"})
+    with audited.connect() as conn:
+        declared = conn.execute(
+            sa.text("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.declare_checkpoint_schedule'")
+        ).scalar_one()
+    assert declared == 1
+    # Every multiple of lcm(5, 3) = 15 must be signed; both servers' checkpoints verify.
+    result = verify(audited, "--public-key", pinned_key(tmp_path))
+    assert result.exit_code == 0, result
+    sql(audited, "DELETE FROM audit_checkpoints WHERE seq = 15")
+    failed(verify(audited), "checkpoint at 15 is missing")

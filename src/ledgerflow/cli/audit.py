@@ -132,18 +132,27 @@ def export(
 def checkpoint(backend_store_uri: str, signing_key: str) -> None:
     """Sign a checkpoint at the current end of the log now."""
     require_extra("sqlalchemy", "server", "Audit checkpoints")
+    import sqlalchemy as sa
+
     from ledgerflow.client.store_uri import require_existing_backend_store
     from ledgerflow.security.audit.log import AuditLog
     from ledgerflow.security.audit.signing import load_or_create
     from ledgerflow.store.database import Database
+    from ledgerflow.store.schema import audit_keys
 
     require_existing_backend_store(backend_store_uri)
     db = Database(backend_store_uri)
     try:
-        # Interval 1: the only record this command appends (its key's registration, once) is
-        # checkpointed at once, and the store's schedule (a multiple of 1) is unchanged.
-        log = AuditLog(db, load_or_create(signing_key), checkpoint_interval=1)
-        log.install()
+        signer = load_or_create(signing_key)
+        # Interval 1: the only record this command may append (a new key's registration) is
+        # checkpointed at once, and the store's schedule (a multiple of 1) is unchanged. A key
+        # already registered declares nothing: the schedule is the servers' to declare.
+        log = AuditLog(db, signer, checkpoint_interval=1)
+        with db.read() as conn:
+            known = conn.execute(sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == signer.key_id))
+            registered = known.first() is not None
+        if not registered:
+            log.install()
         seq = log.checkpoint_now()
     finally:
         db.dispose()

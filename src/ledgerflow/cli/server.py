@@ -82,6 +82,13 @@ def store_options(command: F) -> F:
             type=click.IntRange(min=1),
             help="Sign an audit checkpoint every N records.",
         ),
+        click.option(
+            "--audit-checkpoint-seconds",
+            default=5.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Also sign one at most this many seconds after a write (0: only every N records).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -133,6 +140,7 @@ def build_config(
     webhook_allowed_hosts: tuple[str, ...] = (),
     audit_signing_key_path: str | None = None,
     audit_checkpoint_interval: int = 100,
+    audit_checkpoint_seconds: float = 5.0,
 ) -> ServerConfig:
     return ServerConfig(
         backend_store_uri=backend_store_uri,
@@ -144,6 +152,7 @@ def build_config(
         webhook_allowed_hosts=tuple(webhook_allowed_hosts),
         audit_signing_key_path=audit_signing_key_path,
         audit_checkpoint_interval=audit_checkpoint_interval,
+        audit_checkpoint_seconds=audit_checkpoint_seconds,
     )
 
 

@@ -177,7 +177,8 @@ def _check_schedule(
         whose = "the given public keys" if pinned else "a key stored in the database"
         return (
             f"no checkpoint schedule signed by {whose} is in the log: the signing key's "
-            "registration record was deleted (or the log was replaced)"
+            "registration record was deleted or the log replaced (a log written only by a version "
+            "that did not declare schedules gets one when a server next starts on it)"
         )
     for seq in schedule.required_checkpoints(declarations, last_seq):
         if seq not in checkpoint_seqs:
