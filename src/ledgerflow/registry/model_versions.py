@@ -127,7 +127,7 @@ class ModelVersionService:
                     "run_id": resolved.run_id,
                     "run_link": run_link if run_link is not None else "",
                     "status": READY,
-                    "model_id": model_id or None,
+                    "model_id": model_id or resolved.model_id,
                 },
             )
             for key, value in dict(tags).items():

@@ -2,7 +2,10 @@
 
 * ``models:/<model_id>``: a logged model; the files are at its artifact location and the
   version's run_id defaults to the model's source run.
-* ``runs:/<run_id>/<path>``: a path inside a run's artifact directory.
+* ``runs:/<run_id>/<path>``: the logged model named ``<path>`` that the run logged or output
+  (MLflow 3 keeps such a model's files at the model's own location, not in the run's
+  artifacts: ``mlflow.register_model`` resolves the URI to it the same way), else a path
+  inside the run's artifact directory (a model logged by an MLflow 2 client).
 * A local path or ``file:`` URI: only inside the artifact directory of the run named by
   ``run_id`` (MLflow's rule since 2.2.2, BC-48).
 * Any other URI: only under one of the server's artifact roots, or inside the given run's
@@ -44,6 +47,8 @@ _LOCAL_HELP = (
 class ResolvedSource:
     storage_location: str
     run_id: str | None
+    # The logged model the source turned out to be (models:/<id>, or a runs:/ URI naming one).
+    model_id: str | None = None
 
 
 def invalid_source(source: str, reason: str) -> InvalidParameter:
@@ -124,7 +129,7 @@ class SourceResolver:
         row = logged_model_store.find_row(conn, model_id)
         if row is None or row.lifecycle_stage != logged_model_store.ACTIVE:
             raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found.")
-        return ResolvedSource(row.artifact_location, run_id or row.source_run_id)
+        return ResolvedSource(row.artifact_location, run_id or row.source_run_id, model_id)
 
     def _run(self, conn: Connection, run_id: str) -> Any:
         row = run_store.find_row(conn, run_id)
@@ -142,6 +147,10 @@ class SourceResolver:
         except InvalidParameter as error:
             raise invalid_source(source, error.message) from None
         artifact_uri = str(self._run(conn, source_run).artifact_uri).rstrip("/")
+        if clean:
+            logged = logged_model_store.run_model_named(conn, source_run, clean)
+            if logged is not None:
+                return ResolvedSource(logged.artifact_location, run_id or source_run, logged.model_id)
         location = f"{artifact_uri}/{clean}" if clean else artifact_uri
         return ResolvedSource(location, run_id or source_run)
 

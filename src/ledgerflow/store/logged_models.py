@@ -252,3 +252,34 @@ def link_outputs(conn: Connection, run_id: str, steps: dict[str, int]) -> None:
             for model_id, step in steps.items()
         ],
     )
+
+
+def run_model_named(conn: Connection, run_id: str, name: str) -> Any:
+    """The active logged model called *name* that *run_id* logged (its source run) or output,
+    the one at the largest output step when there are several (MLflow 3's choice for
+    ``runs:/<run_id>/<name>``); None when there is none."""
+    step = (
+        sa.select(sa.func.max(run_models.c.step))
+        .where(
+            run_models.c.run_uuid == run_id,
+            run_models.c.model_id == logged_models.c.model_id,
+            run_models.c.direction == OUTPUT,
+        )
+        .scalar_subquery()
+    )
+    output_of_run = (
+        sa.select(run_models.c.model_id)
+        .where(run_models.c.run_uuid == run_id, run_models.c.direction == OUTPUT)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(logged_models.c.model_id, logged_models.c.artifact_location, step.label("step"))
+        .where(
+            logged_models.c.name == name,
+            logged_models.c.lifecycle_stage == ACTIVE,
+            sa.or_(logged_models.c.source_run_id == run_id, logged_models.c.model_id.in_(output_of_run)),
+        )
+        .order_by(sa.func.coalesce(step, -1).desc(), logged_models.c.creation_timestamp_ms.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
