@@ -63,7 +63,12 @@ class PromotionGate:
         self.requests = requests
 
     def __call__(self, name: str, version: int, target: str) -> PromotionCommit | None:
-        if not self.services.config.promotion_gate or not is_protected(self.services, target):
+        if not self.services.config.promotion_gate:
+            # Without four-eyes, a policy in force for this model and target still gates the
+            # move: an uploaded policy is never silently ignored.
+            self.requests.enforce_policies(name, version, target)
+            return None
+        if not is_protected(self.services, target):
             return None
         execution = _EXECUTING.get()
         if execution is None:

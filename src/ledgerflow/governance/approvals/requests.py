@@ -431,6 +431,16 @@ class PromotionRequests:
 
     # -- called by the gate -------------------------------------------------------------------
 
+    def enforce_policies(self, name: str, version: int, target: str) -> None:
+        """Refuse a direct move to *target* when a policy in force for it fails (409 naming the
+        failing rules). With no policy in scope there is nothing to check, so stock MLflow
+        clients keep working."""
+        if not self.policies.in_force_for(name, parse_target(target)):
+            return
+        evaluation, evaluation_id = self.policies.evaluate(name, version, target)
+        if evaluation.decision != "pass":
+            raise gate_failure(evaluation, evaluation_id, "Promotion refused")
+
     def check_for_promotion(self, request_id: str, name: str, version: int, target: str) -> Checked:
         row = self.refresh(self._row(request_id))
         if (row.model_name, int(row.model_version), row.target) != (name, version, target):
