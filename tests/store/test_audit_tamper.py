@@ -339,3 +339,21 @@ def test_a_restart_with_another_interval_declares_it(
     assert result.exit_code == 0, result
     sql(audited, "DELETE FROM audit_checkpoints WHERE seq = 15")
     failed(verify(audited), "checkpoint at 15 is missing")
+
+
+def test_an_export_kept_elsewhere_serves_as_an_anchor(audited: sa.Engine, tmp_path: Path) -> None:
+    uri = audited.url.render_as_string(hide_password=False)
+    kept = tmp_path / "siem.jsonl"
+    assert invoke(["audit", "export", "--backend-store-uri", uri, "-o", str(kept)]).exit_code == 0
+    assert verify(audited, "--anchor", str(kept)).exit_code == 0
+    sql(
+        audited,
+        f"DELETE FROM audit_log WHERE seq > {RECORDS - 3}",
+        f"UPDATE audit_head SET seq = {RECORDS - 3}",
+    )
+    sql(audited, f"DELETE FROM audit_checkpoints WHERE seq > {RECORDS - 3}")
+    rechain(audited)
+    failed(
+        verify(audited, "--anchor", str(kept)),
+        f"record {RECORDS} named by the anchor is missing: the log was truncated or rewritten",
+    )

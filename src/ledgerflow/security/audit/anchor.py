@@ -49,10 +49,17 @@ def create_anchor(conn: Connection, signer: Signer) -> dict[str, Any]:
 
 
 def load_anchor(path: str) -> Anchor:
+    """An anchor file, or an ``audit export`` JSONL file (its last record is the anchor)."""
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InvalidParameter(f"Could not read the audit anchor '{path}' (expected JSON).") from None
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        raise InvalidParameter(f"Could not read the audit anchor '{path}'.") from None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return _export_anchor(path, text)
+    if isinstance(value, dict) and "signature" not in value and "prev_hash" in value:
+        return _export_anchor(path, text)  # an export of one record
     if not isinstance(value, dict) or any(name not in value for name in FIELDS):
         raise InvalidParameter(f"The audit anchor '{path}' lacks one of {', '.join(FIELDS)}.")
     seq, time_ms = value["seq"], value["time_ms"]
@@ -61,3 +68,20 @@ def load_anchor(path: str) -> Anchor:
     if not all(isinstance(value[name], str) for name in ("record_hash", "key_id", "signature")):
         raise InvalidParameter(f"The audit anchor '{path}' has a malformed record_hash, key_id or signature.")
     return Anchor(seq, value["record_hash"], time_ms, value["key_id"], value["signature"])
+
+
+def _export_anchor(path: str, text: str) -> Anchor:
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        last = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        last = None
+    if (
+        not isinstance(last, dict)
+        or not isinstance(last.get("seq"), int)
+        or not isinstance(last.get("record_hash"), str)
+    ):
+        raise InvalidParameter(
+            f"Could not read the audit anchor '{path}' (expected an anchor's JSON or an 'audit export' file)."
+        )
+    return Anchor(last["seq"], last["record_hash"], int(last.get("time_ms") or 0), None, None)

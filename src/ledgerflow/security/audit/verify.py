@@ -32,13 +32,15 @@ REORDER_WINDOW = 64
 
 @dataclass(frozen=True)
 class Anchor:
-    """A signed (seq, record_hash) an operator keeps outside the database."""
+    """A (seq, record_hash) an operator keeps outside the database: signed by ``audit anchor``,
+    or unsigned when taken from the last record of an ``audit export`` (trusted for where it is
+    kept, e.g. a SIEM)."""
 
     seq: int
     record_hash: str
     time_ms: int
-    key_id: str
-    signature: str
+    key_id: str | None
+    signature: str | None
 
 
 @dataclass
@@ -140,12 +142,13 @@ def _check_anchor(
 ) -> str | None:
     if anchor is None:
         return None
-    public = keys.get(anchor.key_id)
-    if public is None:
-        return f"the anchor is signed by an unknown key {anchor.key_id}"
-    message = anchor_message(anchor.seq, anchor.record_hash, anchor.time_ms, anchor.key_id)
-    if not verify_signature(public, anchor.signature, message):
-        return "the anchor has a bad signature"
+    if anchor.signature is not None and anchor.key_id is not None:
+        public = keys.get(anchor.key_id)
+        if public is None:
+            return f"the anchor is signed by an unknown key {anchor.key_id}"
+        message = anchor_message(anchor.seq, anchor.record_hash, anchor.time_ms, anchor.key_id)
+        if not verify_signature(public, anchor.signature, message):
+            return "the anchor has a bad signature"
     if anchor.seq > last_seq:
         return (
             f"record {anchor.seq} named by the anchor is missing: the log was truncated or rewritten "
