@@ -99,6 +99,20 @@ def _invalid(path: str, message: str) -> InvalidParameter:
     return InvalidParameter(f"Invalid policy document at {path}: {message}")
 
 
+def _refuse_anchors_and_aliases(source: str) -> None:
+    """Refuse anchors and aliases before anything is constructed.
+
+    The size limit does not bound alias expansion: a few hundred bytes of nested aliases
+    ("billion laughs") expand to billions of nodes. Walking the parser's events costs time
+    linear in the text, and a policy has no need for either feature.
+    """
+    import yaml
+
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _invalid("(document)", "policy documents may not use YAML anchors or aliases")
+
+
 def load_source(source: str) -> dict[str, Any]:
     """The document a YAML or JSON text holds (safe YAML: no Python tags)."""
     import yaml
@@ -106,6 +120,7 @@ def load_source(source: str) -> dict[str, Any]:
     if len(source.encode()) > MAX_DOCUMENT_BYTES:
         raise _invalid("(document)", f"larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
+        _refuse_anchors_and_aliases(source)
         data = yaml.safe_load(source)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -146,12 +161,17 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def _schema_check(data: dict[str, Any]) -> None:
+def _is_empty_rules(error: Any) -> bool:
+    return error.validator == "minItems" and list(error.absolute_path) == ["rules"]
+
+
+def _schema_check(data: dict[str, Any], *, stored: bool = False) -> None:
     import jsonschema  # type: ignore[import-untyped]
 
     validator = jsonschema.Draft202012Validator(SCHEMA)
     errors = sorted(
-        validator.iter_errors(data), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.path)))
+        (e for e in validator.iter_errors(data) if not (stored and _is_empty_rules(e))),
+        key=lambda e: (len(list(e.absolute_path)), list(map(str, e.path))),
     )
     if not errors:
         return
@@ -160,10 +180,14 @@ def _schema_check(data: dict[str, Any]) -> None:
     raise _invalid(_path(error.absolute_path), error.message[:300])
 
 
-def parse_document(source: str | Mapping[str, Any]) -> PolicyDocument:
-    """Validate a policy (YAML/JSON text, or an already parsed mapping)."""
+def parse_document(source: str | Mapping[str, Any], *, stored: bool = False) -> PolicyDocument:
+    """Validate a policy (YAML/JSON text, or an already parsed mapping).
+
+    ``stored`` re-reads a document that an earlier release accepted: one with an empty rule
+    list (refused on upload now) still loads, so it cannot make every gated change fail.
+    """
     data = _normalise(load_source(source) if isinstance(source, str) else dict(source))
-    _schema_check(data)
+    _schema_check(data, stored=stored)
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, item in enumerate(data.get("rules", [])):

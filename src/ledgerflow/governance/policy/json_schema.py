@@ -93,6 +93,8 @@ SCHEMA: dict[str, Any] = {
         },
         "rules": {
             "type": "array",
+            # A policy without rules would gate nothing while looking like it is in force.
+            "minItems": 1,
             "maxItems": 200,
             "items": {
                 "type": "object",

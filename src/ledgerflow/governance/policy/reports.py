@@ -32,7 +32,13 @@ def to_text(evaluation: dict[str, Any]) -> str:
             + (f" ({rule['message']})" if rule.get("message") else "")
         )
     if not evaluation.get("rules"):
-        lines.append("  (no policy in force for this model and target)")
+        names = ", ".join(str(p.get("name")) for p in evaluation.get("policies", []))
+        # Policies given (--policy) or in force but without rules are not "no policy".
+        lines.append(
+            f"  (policy {names} has no rules to evaluate)"
+            if names
+            else "  (no policy in force for this model and target)"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -79,7 +79,7 @@ class PolicyService:
         with self._lock:
             found = self._parsed.get(row.digest)
         if found is None:
-            found = parse_document(json.loads(row.document))
+            found = parse_document(json.loads(row.document), stored=True)
             with self._lock:
                 if len(self._parsed) >= _CACHE_LIMIT:
                     self._parsed.clear()
