@@ -209,7 +209,7 @@ def predict(
     """Score a CSV or JSON file (the same JSON bodies /invocations takes)."""
     from ledgerflow.models.pyfunc_model import load_model
     from ledgerflow.models.scoring import parsing
-    from ledgerflow.models.scoring.app import model_error_message
+    from ledgerflow.models.scoring.messages import model_error_message
 
     if output_path is not None:
         # Before the (possibly slow) load and scoring, not after them.

@@ -9,11 +9,14 @@ to the artifact store through their own routes and are not subject to these limi
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.requests import Request
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow.errors import BadRequest, RequestTooLarge
+
+if TYPE_CHECKING:
+    # Only for annotations: the scoring parser (``models predict``, no server extra) imports
+    # check_depth from here.
+    from starlette.requests import Request
 
 
 def _too_large(limit: int) -> RequestTooLarge:

@@ -28,6 +28,7 @@ from ledgerflow.errors import LedgerflowError
 from ledgerflow.models.pyfunc_model import PyFuncModel
 from ledgerflow.models.scoring import parsing
 from ledgerflow.models.scoring.auth import secure
+from ledgerflow.models.scoring.messages import model_error_message
 from ledgerflow.server.body_limits import read_limited_body
 
 log = logging.getLogger(__name__)
@@ -134,16 +135,6 @@ class ScoringApp:
 
     async def version(self, request: Request) -> Response:
         return Response(__version__, 200, media_type="application/json")
-
-
-def model_error_message(error: BaseException) -> str:
-    """What a user sees when the model itself raised: MLflow's advice plus the exception's
-    class and message (one line; never a traceback, which could name internal paths)."""
-    text = " ".join(str(error).split()) or "(no message)"
-    return (
-        "Encountered an unexpected error while evaluating the model. Verify that the serialized "
-        f"input Dataframe is compatible with the model for inference. Error: {type(error).__name__}: {text}"
-    )
 
 
 def create_scoring_app(
