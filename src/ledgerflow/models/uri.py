@@ -290,7 +290,7 @@ def _download_registered(model_uri: str, target: Path, tracking_uri: str | None)
     if not model_uri.startswith("models:"):
         return Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
     from ledgerflow.client.client import Client
-    from ledgerflow.governance.scanning.gate import check_registered_version
+    from ledgerflow.governance.scanning.gate import check_registered_version, require_loadable_scan
 
     client = Client(tracking_uri) if tracking_uri else _fluent_client()
     try:
@@ -303,6 +303,7 @@ def _download_registered(model_uri: str, target: Path, tracking_uri: str | None)
         raise
     if found is None:
         return Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
+    scan = require_loadable_scan(client, *found)
     location = _download_uri(client, *found)
     local = _local_path(location)
     if local is not None:
@@ -313,7 +314,7 @@ def _download_registered(model_uri: str, target: Path, tracking_uri: str | None)
     from ledgerflow.governance.signing.client_checks import verify_registered_download
 
     verify_registered_download(client, found[0], found[1], directory)
-    check_registered_version(client, found[0], found[1], directory)
+    check_registered_version(client, found[0], found[1], directory, scan)
     return directory
 
 

@@ -107,7 +107,7 @@ def build_services(config: ServerConfig) -> Services:
         monitoring=build_monitoring(db, experiments, registry.events, facts),
         signing=signing,
         attestations=signing.attestations,
-        scanning=build_scanning(db, config, artifacts, registry.events, facts),
+        scanning=build_scanning(db, config, artifacts, registry.events, facts, audit),
     )
     from ledgerflow.governance.approvals.install import install_promotion_governance
 

@@ -335,3 +335,30 @@ def test_version_without_files_scans_clean_with_no_files(live_server: Any) -> No
     scan = _scan(live_server.url, "empty")
     assert scan["status"] == "clean" and scan["files"] == [] and scan["errors"] == []
     assert scan["trigger"] == "registration" and not scan["stale"]
+
+
+@pytest.mark.compat
+def test_the_server_hands_no_client_the_files_of_a_blocked_version(live_server: Any, tmp_path: Path) -> None:
+    """Stock clients unpickle whatever they download: the server refuses the download itself."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    marker = tmp_path / "pwned"
+    _log(live_server.url, "evil-download", lambda d: (d / "model.pkl").write_bytes(_marker_payload(marker)))
+    assert _scan(live_server.url, "evil-download")["status"] == "findings"
+    params = {"name": "evil-download", "version": "1"}
+    refused = httpx.get(live_server.url + "/api/2.0/mlflow/model-versions/get-download-uri", params=params)
+    assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+    assert "scan is 'findings'" in refused.json()["message"]
+    one_file = httpx.get(
+        live_server.url + "/model-versions/get-artifact", params={**params, "path": "MLmodel"}
+    )
+    assert one_file.status_code == 403
+    mlflow.set_tracking_uri(live_server.url)
+    with pytest.raises(MlflowException, match="scan is 'findings'"):
+        mlflow.pyfunc.load_model("models:/evil-download/1")
+    assert not marker.exists()
+    audit = httpx.get(
+        live_server.url + "/api/2.0/ledgerflow/audit/records", params={"action": "scans.download_refused"}
+    )
+    assert audit.status_code == 200 and audit.json()["records"], audit.text

@@ -36,23 +36,36 @@ def _why(scan: dict[str, Any]) -> str:
     return "no scan result"
 
 
-def check_registered_version(client: Client, name: str, version: str, directory: Path) -> None:
-    """Raise :class:`UnsafeModel` unless ``name`` version ``version`` may be loaded from
-    ``directory``. A server without the scan API (stock MLflow) has no result to check; the
+def require_loadable_scan(client: Client, name: str, version: str) -> dict[str, Any] | None:
+    """The version's scan when it lets the version load; raise :class:`UnsafeModel` otherwise.
+    Asked before downloading (the server also refuses to hand out a blocked version's files).
+    ``None`` from a server without the scan API (stock MLflow): nothing to check there, and the
     restricted unpickler still applies to everything loaded from it."""
     try:
         answer = client.transport.call("GET", SCAN_PATH, {"name": name, "version": version})
     except RestError as error:
         if error.error_code == "ENDPOINT_NOT_FOUND":
-            return
+            return None
         raise
-    scan = answer.get("scan") or {}
+    scan: dict[str, Any] = answer.get("scan") or {}
     status = scan.get("effective_status") or scan.get("status") or "missing"
     if status not in LOADABLE:
         raise UnsafeModel(
             f"Refusing to load model '{name}' version {version}: its scan is '{status}' "
             f"({_why(scan)}). An admin may override it with a reason and an expiry."
         )
+    return scan
+
+
+def check_registered_version(
+    client: Client, name: str, version: str, directory: Path, scan: dict[str, Any] | None = None
+) -> None:
+    """Raise :class:`UnsafeModel` unless ``name`` version ``version`` may be loaded from
+    ``directory``: its scan allows it and the files are exactly those scanned. ``scan`` is the
+    result :func:`require_loadable_scan` already fetched, if any."""
+    scan = scan if scan is not None else require_loadable_scan(client, name, version)
+    if scan is None:
+        return
     recorded = {str(item["path"]): str(item["sha256"]) for item in scan.get("files") or []}
     actual = local_digests(directory)
     if actual != recorded:

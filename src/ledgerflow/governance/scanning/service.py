@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ledgerflow.errors import InvalidParameter
+from ledgerflow.errors import InvalidParameter, PermissionDenied
 from ledgerflow.governance.facts import Facts
 from ledgerflow.governance.scanning import results
 from ledgerflow.governance.scanning.allowlist import AllowList, default_allowlist
+from ledgerflow.governance.scanning.gate import LOADABLE
 from ledgerflow.governance.scanning.report import CLEAN, Limits, ScanReport
 from ledgerflow.governance.scanning.scanner import SCANNER_VERSION, scan_path
 from ledgerflow.registry.events import RegistryEvent
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from ledgerflow.artifacts.repository import ArtifactRepository
     from ledgerflow.artifacts.service import ArtifactService
     from ledgerflow.config import ServerConfig
+    from ledgerflow.security.audit.log import AuditLog
     from ledgerflow.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,11 @@ class ScanningService:
 
     namespace = "scan"
 
-    def __init__(self, db: Database, config: ServerConfig, artifacts: ArtifactService) -> None:
+    def __init__(
+        self, db: Database, config: ServerConfig, artifacts: ArtifactService, audit: AuditLog | None = None
+    ) -> None:
         self.db = db
+        self.audit = audit
         self.artifacts = artifacts
         self.allowlist: AllowList = default_allowlist().with_globals(config.scan_allowed_globals)
         self.limits = Limits()
@@ -202,6 +207,28 @@ class ScanningService:
             }
         return results.to_public(row, model_name, number, now_ms(), stale=self.is_stale(row))
 
+    def enforce(self, name: str, version: str | int, use: str) -> None:
+        """Refuse handing out the files of a version whose scan blocks (anything but clean or
+        an active override). Stock MLflow clients unpickle whatever they download, so the
+        server is the last place that can stop them; each refusal is audited."""
+        found = self.result(name, version)
+        status = found.get("effective_status") or found.get("status") or "missing"
+        if status in LOADABLE:
+            return
+        if self.audit is not None:
+            self.audit.record_event(
+                f"scans.{use}_refused",
+                "denied",
+                resource_type="model_version",
+                resource_id=f"{found['name']}/{found['version']}",
+                details={"status": status},
+            )
+        raise PermissionDenied(
+            f"Refusing to {use} model '{found['name']}' version {found['version']}: its scan is "
+            f"'{status}' (GET /api/2.0/ledgerflow/model-versions/scan shows why). An admin may "
+            "override it with a reason and an expiry."
+        )
+
     def facts_for(self, name: str, version: int) -> Facts:
         try:
             found = self.result(name, version)
@@ -266,10 +293,15 @@ def results_error(path: str, message: str) -> Any:
 
 
 def build_scanning(
-    db: Database, config: ServerConfig, artifacts: ArtifactService, events: Any, facts: Any
+    db: Database,
+    config: ServerConfig,
+    artifacts: ArtifactService,
+    events: Any,
+    facts: Any,
+    audit: AuditLog | None = None,
 ) -> ScanningService:
     """The scanning service, subscribed to registrations and registered as the ``scan`` facts."""
-    service = ScanningService(db, config, artifacts)
+    service = ScanningService(db, config, artifacts, audit)
     events.subscribe(service.on_event)
     facts.register(service)
     return service

@@ -194,6 +194,7 @@ def search_model_versions(services: Services, payload: Payload) -> dict[str, Any
 def get_model_version_download_uri(services: Services, payload: Payload) -> dict[str, Any]:
     name, version = payload.req_string("name"), _version(payload)
     services.signing.signatures.enforce(name, version, "download")
+    services.scanning.enforce(name, version, "download")
     uri = services.registry.versions.download_uri(name, version)
     return {"artifact_uri": uri}
 
@@ -224,6 +225,7 @@ def routes(services: Services) -> list[BaseRoute]:
         query = Payload(dict(request.query_params), from_query=True)
         name, version, path = query.req_string("name"), _version(query), query.req_string("path")
         await run_in_threadpool(services.signing.signatures.enforce_file, name, version, path)
+        await run_in_threadpool(services.scanning.enforce, name, version, "download")
         target = await run_in_threadpool(versions.artifact, name, version, path)
         return stream_download(await run_in_threadpool(artifacts.open_download, target))
 
