@@ -62,6 +62,12 @@ class AliasService:
 
     def delete(self, name: str, alias: str) -> None:
         validate_alias(alias)
+        # Asked before the write transaction, as for a move (a refusal is audited on its own).
+        with self.db.read() as conn:
+            model = require_model(conn, name)
+            held = store.alias_version(conn, model.registered_model_id, alias)
+        if held is not None:
+            self.promotion.before_removal(name, held, f"alias:{alias}", "delete_alias")
 
         def delete_alias(conn: Connection) -> bool:
             model = require_model(conn, name)

@@ -258,6 +258,13 @@ class ModelVersionService:
         return result
 
     def delete(self, name: str, version: str | int) -> None:
+        with self.db.read() as conn:
+            model = require_model(conn, name)
+            row = require_version(conn, model, version)
+            held = model_store.aliases_of_version(conn, model.registered_model_id, row.version)
+        for alias in held:
+            self.promotion.before_removal(name, int(row.version), f"alias:{alias}", "delete_model_version")
+
         def delete(conn: Connection) -> None:
             model = require_model(conn, name)
             row = require_version(conn, model, version)

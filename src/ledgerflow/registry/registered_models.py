@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ledgerflow.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from ledgerflow.governance.secrets import SecretGuard
 from ledgerflow.registry.events import EventHook, tag_dict
+from ledgerflow.registry.promotion import PromotionHook
 from ledgerflow.registry.search_page import search_page
 from ledgerflow.registry.validation import (
     canonical_stage,
@@ -48,6 +49,8 @@ class RegisteredModelService:
         self.events = events or EventHook()
         # Tags and descriptions are screened for credentials before they are stored.
         self.secrets = secrets or SecretGuard.off()
+        # Asked before a deletion would drop a protected alias (the governance layer's gate).
+        self.promotion = PromotionHook()
 
     def _write(self, operation: Any, name: str) -> Any:
         try:
@@ -134,6 +137,14 @@ class RegisteredModelService:
         return result
 
     def delete(self, name: str) -> None:
+        with self.db.read() as conn:
+            # The open history rows are the aliases the model holds now.
+            held = store.open_history_rows(conn, require_model(conn, name).registered_model_id)
+        for entry in held:
+            self.promotion.before_removal(
+                name, int(entry.version), f"alias:{entry.alias}", "delete_registered_model"
+            )
+
         def delete(conn: Connection) -> None:
             row = require_model(conn, name)
             store.close_history(conn, row.registered_model_id, now_ms())

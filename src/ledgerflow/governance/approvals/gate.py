@@ -57,6 +57,29 @@ def refusal_message(name: str, target: str) -> str:
     )
 
 
+_REMOVALS = {
+    "delete_alias": "deleting the alias",
+    "delete_model_version": "deleting the version it points at",
+    "delete_registered_model": "deleting the registered model",
+}
+
+
+def removal_refusal_message(name: str, target: str, operation: str) -> str:
+    alias = target.partition(":")[2]
+    what = _REMOVALS.get(operation, operation)
+    first = (
+        "Delete it"
+        if operation == "delete_alias"
+        else "Move it first through an approved promotion request, or remove it"
+    )
+    return (
+        f"The alias '{alias}' of model '{name}' is protected and would be removed by {what}. "
+        f"{first} with an administrator's break-glass, which needs a reason and is audited: "
+        "POST /api/2.0/ledgerflow/promotions/break-glass with "
+        f'{{"name": "{name}", "target": "{target}", "remove": true, "reason": "..."}}.'
+    )
+
+
 class PromotionGate:
     def __init__(self, services: Services, requests: PromotionRequests) -> None:
         self.services = services
@@ -89,3 +112,24 @@ class PromotionGate:
             self.requests.mark_promoted(conn, checked)
 
         return commit
+
+    def check_removal(self, name: str, version: int, target: str, operation: str) -> None:
+        """A protected alias is removed only by a break-glass: an approved request moves an
+        alias, it never un-sets one. Without the gate (four-eyes off) nothing changes here."""
+        if not self.services.config.promotion_gate or not is_protected(self.services, target):
+            return
+        execution = _EXECUTING.get()
+        if execution is not None and execution.break_glass_reason is not None:
+            return
+        self.services.audit.record_event(
+            "promotion.refused",
+            "denied",
+            resource_type="model_version",
+            resource_id=f"{name}/{version}",
+            details={
+                "target": target,
+                "operation": operation,
+                "reason": "protected alias removal outside a break-glass",
+            },
+        )
+        raise PermissionDenied(removal_refusal_message(name, target, operation))

@@ -18,7 +18,9 @@ def install_promotion_governance(services: Services) -> tuple[PolicyService, Pro
     requests = PromotionRequests(services, policies)
     # One gate, asked by both the alias service and the stage-transition code.
     hook = PromotionHook()
-    hook.install(PromotionGate(services, requests))
+    gate = PromotionGate(services, requests)
+    hook.install(gate, gate.check_removal)
     services.registry.aliases.promotion = hook
     services.registry.versions.promotion = hook
+    services.registry.models.promotion = hook
     return policies, requests

@@ -479,7 +479,8 @@ class PromotionRequests:
 
     # -- break-glass --------------------------------------------------------------------------
 
-    def break_glass(self, name: str, version: int, target: str | None, reason: str | None) -> dict[str, Any]:
+    @staticmethod
+    def _break_glass_actor(reason: str | None) -> tuple[str, str]:
         identity = current_identity()
         if identity is None or not identity.is_admin:
             raise PermissionDenied("Break-glass promotion is for administrators only.")
@@ -488,6 +489,35 @@ class PromotionRequests:
             raise InvalidParameter(
                 "Missing value for required parameter 'reason': break-glass needs a reason."
             )
+        return identity.username, reason
+
+    def break_glass_removal(self, name: str, target: str | None, reason: str | None) -> dict[str, Any]:
+        """Un-set a protected alias (the only way, with the gate on): audited as high severity."""
+        username, reason = self._break_glass_actor(reason)
+        target = parse_target(target)
+        kind, _, alias = target.partition(":")
+        if kind != "alias":
+            raise InvalidParameter(
+                f"Invalid value '{target}' for parameter 'target': only an alias can be removed."
+            )
+        version = int(self.services.registry.aliases.get(name, alias)["version"])
+        details = {"severity": "high", "target": target, "reason": reason, "operation": "remove"}
+        self.services.audit.record_event(
+            "promotion.break_glass",
+            SUCCESS,
+            resource_type="model_version",
+            resource_id=f"{name}/{version}",
+            details=details,
+        )
+        with executing(Execution(break_glass_reason=reason)):
+            self.services.registry.aliases.delete(name, alias)
+        self.services.registry.events.emit(
+            "promotion", "break_glass", {"name": name, "version": str(version), "by": username, **details}
+        )
+        return {"name": name, "version": str(version), **details}
+
+    def break_glass(self, name: str, version: int, target: str | None, reason: str | None) -> dict[str, Any]:
+        username, reason = self._break_glass_actor(reason)
         target = parse_target(target)
         evaluation, evaluation_id = self.policies.evaluate(name, version, target)
         details = {
@@ -514,6 +544,6 @@ class PromotionRequests:
         self.services.registry.events.emit(
             "promotion",
             "break_glass",
-            {"name": name, "version": str(version), "by": identity.username, **details},
+            {"name": name, "version": str(version), "by": username, **details},
         )
         return {"name": name, "version": str(version), **details}

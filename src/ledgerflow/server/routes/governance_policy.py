@@ -170,6 +170,13 @@ def promote_request(services: Services, payload: Payload) -> dict[str, Any]:
     "POST", "/2.0/ledgerflow/promotions/break-glass", action="promotions.break_glass", permission="admin"
 )
 def break_glass(services: Services, payload: Payload) -> dict[str, Any]:
+    if payload.boolean("remove", default=False):
+        # Un-set a protected alias: the version is the one it points at now.
+        return {
+            "promotion": services.promotions.break_glass_removal(
+                payload.req_string("name"), payload.req_string("target"), payload.string("reason")
+            )
+        }
     return {
         "promotion": services.promotions.break_glass(
             payload.req_string("name"),
