@@ -76,7 +76,9 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_promotion_requests_status_creation_time"), ["status", "creation_time"], unique=False
+            batch_op.f("ix_promotion_requests_status_creation_time"),
+            ["status", "creation_time"],
+            unique=False,
         )
     op.create_table(
         "promotion_approvals",
