@@ -225,16 +225,23 @@ class PromotionRequests:
                 raise PermissionDenied(
                     "The owner of the version's run cannot approve its promotion (four-eyes)."
                 )
+        self._require_on_model(
+            row.model_name, perm.APPROVE, f"Approving needs the approver role on model '{row.model_name}'."
+        )
+
+    def _require_on_model(self, model_name: str, permission: str, refusal: str) -> None:
+        """Refuse (403 *refusal*) a caller without *permission* on the model, when authz is on."""
         identity = current_identity()
-        if identity is not None and self.services.authz.enabled:
-            model_id = self.services.authz.model_by_name(row.model_name)
-            held = (
-                self.services.authz.permissions(identity, perm.REGISTERED_MODEL, model_id)
-                if model_id
-                else frozenset()
-            )
-            if perm.APPROVE not in held:
-                raise PermissionDenied(f"Approving needs the approver role on model '{row.model_name}'.")
+        if identity is None or not self.services.authz.enabled:
+            return
+        model_id = self.services.authz.model_by_name(model_name)
+        held = (
+            self.services.authz.permissions(identity, perm.REGISTERED_MODEL, model_id)
+            if model_id
+            else frozenset()
+        )
+        if permission not in held:
+            raise PermissionDenied(refusal)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -401,16 +408,11 @@ class PromotionRequests:
         """Execute an approved request: move the alias or stage through the registry, whose
         promotion gate re-checks and re-evaluates it."""
         row = self.refresh(self._row(request_id))
-        identity = current_identity()
-        if identity is not None and self.services.authz.enabled:
-            model_id = self.services.authz.model_by_name(row.model_name)
-            held = (
-                self.services.authz.permissions(identity, perm.REGISTERED_MODEL, model_id)
-                if model_id
-                else frozenset()
-            )
-            if perm.PROMOTE not in held:
-                raise PermissionDenied(f"Executing a promotion needs 'promote' on model '{row.model_name}'.")
+        self._require_on_model(
+            row.model_name,
+            perm.PROMOTE,
+            f"Executing a promotion needs 'promote' on model '{row.model_name}'.",
+        )
         if row.status != APPROVED:
             raise ResourceConflict(
                 f"Promotion request '{request_id}' is {row.status}"

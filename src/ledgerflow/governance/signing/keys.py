@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerflow.errors import InvalidParameter
+from ledgerflow.security.keyfiles import key_path_beside_store
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +121,7 @@ def write_private_key(path: str | Path, key: SigningKey) -> None:
 
 
 def default_server_key_path(backend_store_uri: str) -> str:
-    if backend_store_uri.startswith("sqlite:///"):
-        return str(Path(backend_store_uri[len("sqlite:///") :]).resolve().parent / SERVER_KEY_FILE)
-    if "://" not in backend_store_uri:
-        return str(Path(backend_store_uri).resolve().parent / SERVER_KEY_FILE)
-    return str(Path.home() / ".ledgerflow" / SERVER_KEY_FILE)
+    return key_path_beside_store(backend_store_uri, SERVER_KEY_FILE)
 
 
 def load_or_create(path: str) -> SigningKey:

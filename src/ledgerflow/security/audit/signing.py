@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledgerflow.errors import InvalidParameter
+from ledgerflow.security.keyfiles import key_path_beside_store
 
 from .chain import canonical_json
 
@@ -112,11 +113,7 @@ class Signer:
 
 
 def default_key_path(backend_store_uri: str) -> str:
-    if backend_store_uri.startswith("sqlite:///"):
-        return str(Path(backend_store_uri[len("sqlite:///") :]).resolve().parent / KEY_FILE_NAME)
-    if "://" not in backend_store_uri:
-        return str(Path(backend_store_uri).resolve().parent / KEY_FILE_NAME)
-    return str(Path.home() / ".ledgerflow" / KEY_FILE_NAME)
+    return key_path_beside_store(backend_store_uri, KEY_FILE_NAME)
 
 
 def load_or_create(path: str) -> Signer:
