@@ -6,6 +6,7 @@ stages and tags). Works with a Starlette TestClient and with an httpx client ali
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ def mlmodel(run_id: str) -> bytes:
         "artifact_path: model",
         "flavors:",
         "  python_function:",
-        "    loader_module: ledgerflow.sklearn",
+        "    loader_module: mlflow.sklearn",
         "    python_version: 3.11.0",
         "  sklearn:",
         "    pickled_model: model.pkl",
@@ -47,7 +48,9 @@ def mlmodel(run_id: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-PICKLE = b"\x80\x04\x95fake model bytes for the download test\x00\x01\x02"
+# A real (and harmless: no imported globals) pickle, so the version scans clean and its files
+# may be downloaded; a version whose scan blocks is never handed out.
+PICKLE = pickle.dumps({"model": "bytes for the download test", "weights": [0.25, 0.5]}, protocol=4)
 
 
 @dataclass

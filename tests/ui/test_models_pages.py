@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import LiveServer
-from tests.ui.models_seed import MODEL_NAME, XSS, RegistrySeeder, Seeded
+from tests.ui.models_seed import MODEL_NAME, PICKLE, XSS, RegistrySeeder, Seeded
 from tests.ui.test_run_page import collect_dialogs
 
 pytestmark = pytest.mark.browser
@@ -131,7 +131,7 @@ def test_version_page_lineage_signature_files_and_alias_history(
         files.locator('li.file[data-path="model.pkl"] a.download-link').click()
     download = info.value
     assert download.suggested_filename == "model.pkl"
-    assert Path(download.path()).read_bytes().startswith(b"\x80\x04\x95fake model")
+    assert Path(download.path()).read_bytes() == PICKLE
 
     page.click("#source-run")
     expect(page.locator("#run-name")).to_have_text("tuned")

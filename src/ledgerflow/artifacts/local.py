@@ -77,12 +77,20 @@ class LocalWriter(ArtifactWriter):
             os.unlink(self.temp_path)
 
 
+def file_uri_path(uri: str) -> str:
+    """The path of a ``file:`` URI in both spellings MLflow accepts: ``file:///abs/path`` and
+    ``file:/abs/path`` (a host, as in ``file://host/x``, leaves no absolute path)."""
+    rest = uri[len("file:") :]
+    return rest[2:] if rest.startswith("//") else rest
+
+
 class LocalArtifactRepository(ArtifactRepository):
     def __init__(self, root: str) -> None:
-        if root.startswith("file://"):
-            root = root[len("file://") :]
-            if not root.startswith("/"):
-                raise InvalidParameter(f"Unsupported file URI with a host: 'file://{root}'.")
+        if root.startswith("file:"):
+            path = file_uri_path(root)
+            if not path.startswith("/"):
+                raise InvalidParameter(f"Unsupported file URI with a host: '{root}'.")
+            root = path
         self.root = os.path.abspath(root)
 
     def location(self, rel: str) -> str:

@@ -19,7 +19,10 @@ ENTRY_POINT_GROUP = "ledgerflow.artifact_repositories"
 
 
 def uri_scheme(uri: str) -> str:
-    """The scheme of *uri*; ``""`` for a plain local path."""
+    """The scheme of *uri*; ``""`` for a plain local path. ``file:/abs`` (one slash, as MLflow
+    also writes it) is a ``file`` URI like ``file:///abs``."""
+    if uri.startswith("file:/") and not uri.startswith("file://"):
+        return "file"
     head, sep, _ = uri.partition("://")
     if not sep or "/" in head:
         return ""

@@ -13,6 +13,7 @@ import os
 import threading
 
 from ledgerflow.artifacts import paths
+from ledgerflow.artifacts.local import file_uri_path
 from ledgerflow.artifacts.registry import RepositoryRegistry, uri_scheme
 from ledgerflow.artifacts.repository import ArtifactRepository
 from ledgerflow.config import ServerConfig
@@ -77,7 +78,7 @@ class ArtifactRoots:
                 return self.destination, paths.clean_path(below)
         scheme = uri_scheme(uri)
         if scheme in ("", "file"):
-            candidate = uri[len("file://") :] if scheme == "file" else uri
+            candidate = file_uri_path(uri) if scheme == "file" else uri
             if candidate.startswith("/"):
                 for root in self._storage_roots:
                     if uri_scheme(root) == "":
