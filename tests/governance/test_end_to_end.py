@@ -25,7 +25,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ledgerflow.cli.main import cli
-from ledgerflow.governance.client import GovernanceClient
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "ledgerflow.cli"]
@@ -171,7 +170,7 @@ def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
         flow.stop()
 
 
-def test_readme_governance_walkthrough(walkthrough: Walkthrough, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     flow = walkthrough
     blocks = _walkthrough_blocks()
     [policy] = blocks["yaml"]
@@ -184,16 +183,13 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough, monkeypatch: py
         )  # fmt: skip
         assert made.exit_code == 0, made.output
 
-    # The administrator uploads the policy with the Python client.
+    # The policy is checked offline, then the administrator uploads it.
     (flow.folder / "policy.yaml").write_text(policy, encoding="utf-8")
-    monkeypatch.setenv("LEDGERFLOW_TRACKING_USERNAME", "admin")
-    monkeypatch.setenv("LEDGERFLOW_TRACKING_PASSWORD", USERS["admin"])
-    governance = GovernanceClient(flow.url)
-    try:
-        uploaded = governance.upload_policy((flow.folder / "policy.yaml").read_text(encoding="utf-8"))
-    finally:
-        governance.close()
-    assert uploaded["name"] == "credit-prod"
+    checked = flow.cli("policies", "validate", "policy.yaml", user=None)
+    assert checked.exit_code == 0 and "valid policy credit-prod (7 rules" in checked.stdout, checked.output
+    uploaded = flow.cli("policies", "upload", "policy.yaml", user="admin")
+    assert uploaded.exit_code == 0, uploaded.output
+    assert uploaded.stdout.startswith("Policy credit-prod version 1 in force"), uploaded.stdout
 
     # alice trains and registers both models; the server scans and signs each version.
     (flow.folder / "train.py").write_text(train, encoding="utf-8")

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("ledgerflow.cli.evaluate", "monitor"),
     "scan": ("ledgerflow.cli.scan", "scan"),
     "alerts": ("ledgerflow.cli.alerts", "alerts"),
+    "policies": ("ledgerflow.cli.policies", "policies"),
 }
 
 
