@@ -1,10 +1,11 @@
 """The README's governance walkthrough, end to end, against real processes.
 
 ``ledgerflow server`` (promotion gate, server-side signing, signatures required, secrets
-blocked) on a loopback port over a fresh SQLite store; the policy, ``train.py`` and
-``listen.py`` are the README's own blocks, so the README cannot drift from what works. The
-shell steps are the README's commands: users, grant, ``ledgerflow evaluate`` (with a sensitive
-column), ``gate evaluate|request|approve|promote``, ``models serve``, ``monitor log-batch``.
+blocked) on a loopback port over a fresh SQLite store; the policy, ``train.py`` and the
+``ledgerflow listen`` line are the README's own, so the README cannot drift from what works.
+The other shell steps are the README's commands: users, ``policies validate|upload``, grant,
+``ledgerflow evaluate`` (with a sensitive column), ``gate evaluate|request|approve|promote``,
+``models serve``, ``monitor log-batch``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -174,7 +176,7 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     flow = walkthrough
     blocks = _walkthrough_blocks()
     [policy] = blocks["yaml"]
-    train, listen = blocks["python"]
+    [train] = blocks["python"]
     assert "created the first administrator 'admin'" in flow.log("server.log").lower()
     for user in ("alice", "bob"):
         made = flow.cli(
@@ -284,17 +286,22 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     )
     assert scored.status_code == 200 and scored.json() == {"predictions": [1, 0]}, scored.text
 
-    # Drift: the README's listener receives the drift.alert webhook for the shifted batch.
+    # Drift: the README's `ledgerflow listen` line receives the signed drift.alert webhook.
+    shell = "".join(blocks["bash"])
+    [secret] = re.findall(r"^export LEDGERFLOW_WEBHOOK_SECRET=(\S+)$", shell, flags=re.M)
+    [listen] = [line for line in shell.splitlines() if line.startswith("ledgerflow listen ")]
+    assert f'"secret": "{secret}"' in shell  # the webhook is created with the listener's secret
     listener_port = _free_port()
-    assert "8099" in listen
-    (flow.folder / "listen.py").write_text(listen.replace("8099", str(listener_port)), encoding="utf-8")
-    listener = flow.start([sys.executable, "listen.py"], "alerts.log", user=None)
+    argv = shlex.split(listen.split(">", 1)[0])[1:]
+    assert "8099" in argv and "--once" in argv
+    argv = [str(listener_port) if arg == "8099" else arg for arg in argv]
+    listener = flow.start([*CLI, *argv], "alerts.log", user=None, LEDGERFLOW_WEBHOOK_SECRET=secret)
     _wait_for(lambda: _listening(listener_port), "the listener", listener)
     with flow.http("admin") as admin:
         hook = admin.post(
             "/api/2.0/mlflow/webhooks",
             json={"name": "drift", "url": f"http://127.0.0.1:{listener_port}/drift", "events": ["drift.alert"],
-                  "secret": "change-me"},
+                  "secret": secret},
         )  # fmt: skip
         assert hook.status_code == 200, hook.text
     steady = flow.cli("monitor", "log-batch", "-n", MODEL, "-v", "2", "--data", "holdout.csv")
@@ -303,15 +310,10 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     report = shifted.stdout + shifted.stderr
     assert shifted.exit_code == 0 and "Window 1: 2/3 features drifted" in report and "ALERT" in report, report
 
-    def delivered() -> dict[str, Any] | None:
-        for line in flow.log("alerts.log").splitlines():
-            if line.startswith("{"):
-                found: dict[str, Any] = json.loads(line)
-                return found
-        return None
-
-    alert = _wait_for(delivered, "the drift.alert delivery", listener, seconds=20)
-    assert (alert["entity"], alert["action"]) == ("drift", "alert")
+    # --once: the listener exits 0 after the first verified drift.alert (one JSON line).
+    assert listener.wait(timeout=60) == 0, flow.log("alerts.log")
+    [alert] = [json.loads(line) for line in flow.log("alerts.log").splitlines() if line.startswith("{")]
+    assert (alert["event"], alert["entity"], alert["action"]) == ("drift.alert", "drift", "alert")
     assert alert["data"]["name"] == MODEL and alert["data"]["version"] == "2"
     assert sorted(alert["data"]["drifted_features"]) == ["x0", "x1"]
     with flow.http("alice") as alice:

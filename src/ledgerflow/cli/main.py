@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("ledgerflow.cli.scan", "scan"),
     "alerts": ("ledgerflow.cli.alerts", "alerts"),
     "policies": ("ledgerflow.cli.policies", "policies"),
+    "listen": ("ledgerflow.cli.webhook_listener", "listen"),
 }
 
 
