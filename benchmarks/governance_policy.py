@@ -114,6 +114,7 @@ def main() -> None:
                         "version": str(number),
                         "task": "classification",
                         "row_count": 1000,
+                        "dataset_digest": "ab" * 32,
                         "metrics": {"accuracy": 0.9, "roc_auc": 0.85},
                         "fairness": {"demographic_parity_ratio": 0.9},
                         "robustness": {"gaussian_noise_accuracy_ratio": 0.97},

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from ledgerflow.store import schema
 
 PASSWORD = "Matrix-Password-Strong-1"
-ROLES = ("viewer", "editor", "manager", "promoter")
+ROLES = ("viewer", "editor", "manager", "promoter", "evaluator")
 ADMIN = "root"
 
 

@@ -1,5 +1,5 @@
 """The authorization matrix, generated from the route table: every route of the app, for a
-viewer, an editor, a promoter, a manager, an admin and a user with no grant, is let through
+viewer, an editor, a promoter, an evaluator, a manager, an admin and a user with no grant, is let through
 or refused exactly as the table says; a refusal changes nothing."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ledgerflow.security.authz.enforce import DENIED, route_requirements
 from tests.authz.support import ADMIN, World, basic, build_world, snapshot
 
 GUARD_DENIAL = {"error_code": "PERMISSION_DENIED", "message": DENIED}
-WHO = ("viewer", "editor", "promoter", "manager", ADMIN, "nobody")
+WHO = ("viewer", "editor", "promoter", "evaluator", "manager", ADMIN, "nobody")
 # Deleting routes run last, so that what they remove is there for every other route.
 _LAST = re.compile(r"delete|DELETE")
 

@@ -1,7 +1,9 @@
 """``ledgerflow grants``: roles on experiments and registered models, directly on the store.
 
-Roles: viewer (read), editor (read, edit), promoter (read, promote), manager (everything on
-the resource, including granting). A principal is ``user:<name>``, ``group:<name>`` or ``all``.
+Roles: viewer (read), editor (read, edit), promoter (read, promote), approver (read, approve
+promotion requests), evaluator (read, record the evaluation results gates count; granted only by
+an administrator, never to ``all``), manager (everything else on the resource, including
+granting). A principal is ``user:<name>``, ``group:<name>`` or ``all``.
 """
 
 from __future__ import annotations

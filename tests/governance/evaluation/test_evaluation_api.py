@@ -102,12 +102,20 @@ def test_unknown_version_and_bad_payloads_are_refused(live_server: LiveServer) -
         "task": "classification",
         "row_count": 10,
         "metrics": {"accuracy": 0.5},
+        "dataset_digest": "ab" * 32,
     }
     with pytest.raises(RestError) as missing:
         client.transport.call("POST", "/2.0/ledgerflow/evaluations/create", {**good, "version": "7"})
     assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     bad: dict[str, Any]
-    for bad in ({"metrics": {"accuracy": "high"}}, {"task": "ranking"}, {"row_count": 0}, {"metrics": {}}):
+    for bad in (
+        {"metrics": {"accuracy": "high"}},
+        {"task": "ranking"},
+        {"row_count": 0},
+        {"metrics": {}},
+        {"dataset_digest": ""},  # an evaluation always names the data it was computed on
+        {"dataset_digest": "not-a-digest"},
+    ):
         with pytest.raises(RestError) as refused:
             client.transport.call("POST", "/2.0/ledgerflow/evaluations/create", {**good, **bad})
         assert refused.value.error_code == "INVALID_PARAMETER_VALUE" and refused.value.http_status == 400

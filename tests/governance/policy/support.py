@@ -88,6 +88,7 @@ class World:
                     "task": "classification",
                     "row_count": 100,
                     "metrics": metrics or {"accuracy": 0.95},
+                    "dataset_digest": "ab" * 32,
                 },
             )
         )

@@ -1,7 +1,9 @@
 """``ledgerflow.evaluate``: evaluate a model on a dataset and log the result on its version.
 
 The model is loaded and run here, on the client; the server only stores the numbers (and logs
-them on an evaluation run), so a server never deserialises a model to evaluate it.
+them on an evaluation run), so a server never deserialises a model to evaluate it. Because the
+gates trust those numbers, a server with authentication records them only from an evaluator
+(a role an administrator grants, typically to the CI account that runs this) or an admin.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ledgerflow.errors import InvalidParameter
+from ledgerflow.errors import InvalidParameter, PermissionDenied, RestError
 from ledgerflow.governance.evaluation import data as datasets
 from ledgerflow.governance.evaluation.fairness import FairnessOptions, evaluate_fairness
 from ledgerflow.governance.evaluation.metrics import (
@@ -184,7 +186,18 @@ def log_evaluation(client: Any, name: str, version: str, result: EvaluationResul
     body.update(name=name, version=version)
     for key in ("evaluation_id", "run_id"):
         body.pop(key)
-    stored = client.transport.call("POST", f"{_LF}/evaluations/create", body)["evaluation"]
+    try:
+        stored = client.transport.call("POST", f"{_LF}/evaluations/create", body)["evaluation"]
+    except RestError as error:
+        if error.error_code != "PERMISSION_DENIED":
+            raise
+        # The server's answer is deliberately bare; say here what the caller is missing.
+        raise PermissionDenied(
+            f"Recording an evaluation of model '{name}' needs the evaluator role on it (an "
+            "administrator grants it, e.g. to a CI service account: ledgerflow grants create "
+            f"registered-model '{name}' user:<ci account> evaluator), or an administrator. "
+            "Evaluate with --no-log to compute the numbers without recording them."
+        ) from None
     result.name, result.version = name, version
     result.evaluation_id, result.run_id = stored["evaluation_id"], stored.get("run_id")
     return result

@@ -5,6 +5,13 @@ it, stores the record and, in the same transaction, logs its numbers as metrics 
 finished *evaluation run* in the experiment of the version's source run (the default
 experiment when it has none), so they show in tracking like any run's metrics:
 ``<metric>``, ``fairness.<name>``, ``robustness.<name>``.
+
+The policy gates trust these numbers, so who may post them is narrow: with authentication on,
+the route needs the ``evaluate`` permission (the ``evaluator`` role, which only an
+administrator grants; a model's own managers and editors do not hold it) or an admin. Every
+record names the principal that posted it (``recorded_by``: user, how it authenticated, the
+token id) and the SHA-256 digest of the dataset, both carried into the ``evaluation`` fact so
+each policy evaluation's inputs say whose numbers on which data it judged.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from ledgerflow.governance.tracking_runs import (
     name_audit_resource,
     require_version_ref,
 )
+from ledgerflow.security.auth.identity import current_identity
 from ledgerflow.store.database import Database
 from ledgerflow.store.governance.monitoring_schema import governance_evaluations as table
 from ledgerflow.tracking.clock import now_ms
@@ -63,12 +71,31 @@ def _status(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _digest(value: Any) -> str | None:
+def _digest(value: Any) -> str:
     if value is None or value == "":
-        return None
+        raise InvalidParameter(
+            "Missing value for required parameter 'dataset_digest': an evaluation names the SHA-256 "
+            "digest of the data it was computed on."
+        )
     if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise InvalidParameter("Invalid value for parameter 'dataset_digest': expected a SHA-256 hex digest.")
     return value
+
+
+def _recorded_by() -> dict[str, Any]:
+    """Who is posting: the authenticated principal (as the route guard let it through), else
+    the local actor of a server without authentication."""
+    identity = current_identity()
+    if identity is None:
+        return {"principal": current_user(), "via": "unauthenticated"}
+    found: dict[str, Any] = {"principal": identity.username, "via": identity.via}
+    if identity.kind != "user":
+        found["kind"] = identity.kind
+    if identity.token_id:
+        found["token_id"] = identity.token_id
+    if identity.is_admin:
+        found["admin"] = True
+    return found
 
 
 def _render(row: Any, *, with_report: bool) -> dict[str, Any]:
@@ -121,22 +148,25 @@ class EvaluationService:
             raise InvalidParameter("An evaluation needs at least one metric.")
         if sum(len(v) for v in numbers.values()) > MAX_NUMBERS:
             raise InvalidParameter(f"An evaluation may carry at most {MAX_NUMBERS} numbers.")
-        summary = {**numbers, "fairness_status": _status(fairness_status)}
+        recorded_by = _recorded_by()
+        summary = {**numbers, "fairness_status": _status(fairness_status), "recorded_by": recorded_by}
         report_text = json.dumps(report if report is not None else {}, allow_nan=False, default=str)
         if len(report_text) > MAX_REPORT_BYTES:
             raise InvalidParameter(f"The evaluation report exceeds {MAX_REPORT_BYTES} bytes.")
         digest = _digest(dataset_digest)
         evaluation_id = uuid.uuid4().hex
         name_audit_resource(name, version)
-        user = current_user()
+        user = str(recorded_by["principal"])
 
         def write(conn: Any) -> dict[str, Any]:
             ref = require_version_ref(conn, name, version)
             now = now_ms()
             experiment_id = experiment_for(conn, ref)
-            tags = {EVALUATION_RUN_TAG: ref.label, "ledgerflow.evaluation.id": evaluation_id}
-            if digest:
-                tags["ledgerflow.evaluation.dataset_digest"] = digest
+            tags = {
+                EVALUATION_RUN_TAG: ref.label,
+                "ledgerflow.evaluation.id": evaluation_id,
+                "ledgerflow.evaluation.dataset_digest": digest,
+            }
             run_id = create_run(
                 conn,
                 self.experiments,
@@ -195,7 +225,7 @@ class EvaluationService:
 
     def facts_for(self, name: str, version: int) -> Facts:
         """The latest evaluation: ``{"metrics", "fairness", "robustness", "dataset_digest",
-        "evaluated_at"}`` plus ``fairness_status``; ``{}`` when there is none."""
+        "recorded_by", "evaluated_at"}`` plus ``fairness_status``; ``{}`` when there is none."""
         with self.db.read() as conn:
             try:
                 _, rows = self._rows(conn, name, str(version), 1)
@@ -211,6 +241,8 @@ class EvaluationService:
             "robustness": summary.get("robustness", {}),
             "fairness_status": summary.get("fairness_status", {}),
             "dataset_digest": row.dataset_digest,
+            # Records from before principals were kept name only their user.
+            "recorded_by": summary.get("recorded_by") or {"principal": row.user_id},
             "evaluated_at": row.creation_time,
             "evaluation_id": row.evaluation_id,
         }

@@ -6,6 +6,10 @@ its own: an editor can register versions and move unprotected aliases but cannot
 into Production or move a protected alias. A manager (the creator of a resource, by default)
 holds everything on it, ``promote`` included, and may grant roles on it to others.
 Administrators bypass every check.
+
+``evaluate`` (the ``evaluator`` role) records the evaluation results promotion policies gate
+on. A manager does not hold it, and only an administrator may grant it: the owner of a model
+must not be able to report its own model's numbers (or grant someone else that power).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ MANAGE: Final = "manage"
 PROMOTE: Final = "promote"
 # Approving someone else's promotion request (four-eyes); held by approvers and managers.
 APPROVE: Final = "approve"
+# Recording evaluation results the policy gates count; held by evaluators (e.g. a CI service
+# account), never by managers, granted by administrators only.
+EVALUATE: Final = "evaluate"
 
 EXPERIMENT: Final = "experiment"
 REGISTERED_MODEL: Final = "registered_model"
@@ -36,9 +43,15 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     "editor": frozenset({READ, EDIT}),
     "promoter": frozenset({READ, PROMOTE}),
     "approver": frozenset({READ, APPROVE}),
+    "evaluator": frozenset({READ, EVALUATE}),
     "manager": frozenset({READ, EDIT, MANAGE, PROMOTE, APPROVE}),
 }
 MANAGER: Final = "manager"
+EVALUATOR: Final = "evaluator"
+# Roles a resource's manager may not grant (an administrator may), nor the server's default.
+ADMIN_GRANTED: Final = frozenset({EVALUATOR})
+# What an administrator (or a server without authentication) holds on every resource.
+EVERYTHING: Final = frozenset(p for held in ROLES.values() for p in held)
 NONE: Final = "none"
 
 # MLflow's permission names, accepted wherever a role is, so MLflow habits carry over.
@@ -68,4 +81,7 @@ def check_default(role: str | None) -> str | None:
     """The configured default role for new resources; None (nobody but the creator) by default."""
     if role is None or role.strip().lower() in ("", NONE, "no_permissions"):
         return None
-    return check_role(role)
+    name = check_role(role)
+    if name in ADMIN_GRANTED:
+        raise InvalidParameter(f"The {name} role cannot be everyone's default; grant it to each principal.")
+    return name

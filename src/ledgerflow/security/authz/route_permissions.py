@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledgerflow.security.authz.permissions import EDIT, EXPERIMENT, MANAGE, READ, REGISTERED_MODEL
+from ledgerflow.security.authz.permissions import (
+    EDIT,
+    EVALUATE,
+    EXPERIMENT,
+    MANAGE,
+    READ,
+    REGISTERED_MODEL,
+)
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -215,8 +222,9 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_RM}/permissions/get"): _model(MANAGE),
     ("PATCH", f"{_RM}/permissions/update"): _model(MANAGE),
     ("DELETE", f"{_RM}/permissions/delete"): _model(MANAGE),
-    # Evaluations and drift monitoring of a model version (routes/monitoring.py).
-    ("POST", f"{_LF}/evaluations/create"): _model(EDIT),
+    # Evaluations and drift monitoring of a model version (routes/monitoring.py). The gates
+    # trust evaluation results, so only evaluators (granted by admins) and admins record them.
+    ("POST", f"{_LF}/evaluations/create"): _model(EVALUATE),
     ("GET", f"{_LF}/evaluations/list"): _model(READ),
     ("POST", f"{_LF}/monitoring/reference/set"): _model(EDIT),
     ("GET", f"{_LF}/monitoring/reference/get"): _model(READ),

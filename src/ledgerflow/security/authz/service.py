@@ -127,7 +127,7 @@ class AuthzService:
 
     def permissions(self, identity: Identity, resource_type: str, resource_id: int) -> frozenset[str]:
         if self.unrestricted(identity):
-            return perm.ROLES[perm.MANAGER]
+            return perm.EVERYTHING
         return self.held(identity).on(resource_type, resource_id)
 
     def readable(self, resource_type: str, identity: Identity | None = None) -> frozenset[int] | None:
@@ -303,6 +303,18 @@ class AuthzService:
             self.record("authz.denied", "denied", resource_type, str(resource_id), needed=perm.MANAGE)
             raise PermissionDenied("Permission denied: managing grants needs 'manage' on the resource.")
 
+    def _check_admin_granted(
+        self, role: str, principal_type: str, actor: Identity | None, resource_type: str, resource_id: int
+    ) -> None:
+        """An evaluator's numbers are what the gates trust: a model's manager must not be able
+        to hand that power to themselves or a colleague, nor may it go to everyone."""
+        if principal_type == perm.EVERYONE:
+            raise InvalidParameter(f"The {role} role is granted to users or groups, not to everyone.")
+        # actor None: a store command, run by whoever can open the database (an administrator).
+        if actor is not None and not self.unrestricted(actor):
+            self.record("authz.denied", "denied", resource_type, str(resource_id), needed="admin", role=role)
+            raise PermissionDenied(f"Permission denied: only an administrator may grant the {role} role.")
+
     def _principal(self, conn: Connection, principal_type: str, principal: str) -> str:
         if principal_type == perm.USER:
             return str(store.require_user(conn, principal).user_id)
@@ -328,6 +340,8 @@ class AuthzService:
         resource_id = self.resolve(resource_type, resource)
         if actor is not None:
             self.require_manage(actor, resource_type, resource_id)
+        if role in perm.ADMIN_GRANTED:
+            self._check_admin_granted(role, principal_type, actor, resource_type, resource_id)
         actor_name = actor.username if actor else None
 
         def write(conn: Connection) -> None:
