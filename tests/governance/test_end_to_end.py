@@ -81,10 +81,13 @@ class Walkthrough:
         # The reader's own environment, minus any tracking settings of the machine running tests.
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
         self.base = {**base, "HOME": str(folder), "PYTHONUNBUFFERED": "1", "LEDGERFLOW_TRACKING_URI": url}
+        self.tokens: dict[str, str] = {}  # service accounts: they sign in with a token only
 
     def env(self, user: str | None) -> dict[str, str]:
         if user is None:
             return dict(self.base)
+        if user in self.tokens:
+            return {**self.base, "LEDGERFLOW_TRACKING_TOKEN": self.tokens[user]}
         return {
             **self.base,
             "LEDGERFLOW_TRACKING_USERNAME": user,
@@ -115,6 +118,7 @@ class Walkthrough:
         env: dict[str, str | None] = {
             "LEDGERFLOW_TRACKING_USERNAME": None,
             "LEDGERFLOW_TRACKING_PASSWORD": None,
+            "LEDGERFLOW_TRACKING_TOKEN": None,
         }
         env.update({k: v for k, v in self.env(user).items() if k.startswith("LEDGERFLOW_")})
         previous = Path.cwd()
@@ -184,6 +188,14 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
             user=None, stdin=USERS[user] + "\n",
         )  # fmt: skip
         assert made.exit_code == 0, made.output
+    service = flow.cli("users", "create", "ci-bot", "--service", "--backend-store-uri", flow.store, user=None)
+    assert service.exit_code == 0, service.output
+    token = flow.cli(
+        "tokens", "create", "--username", "ci-bot", "--name", "evaluate", "--scope", "write",
+        "--backend-store-uri", flow.store, user=None,
+    )  # fmt: skip
+    assert token.exit_code == 0, token.output
+    flow.tokens["ci-bot"] = token.stdout.strip()
 
     # The policy is checked offline, then the administrator uploads it.
     (flow.folder / "policy.yaml").write_text(policy, encoding="utf-8")
@@ -202,14 +214,30 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
         user=None,
     )  # fmt: skip
     assert granted.exit_code == 0, granted.output
+    evaluate = ["evaluate", "--data", "holdout.csv", "--target", "y", "--sensitive", "sex", "--json", "-m"]
+    # alice trained the models: the numbers the gate trusts are not hers to report.
+    own = flow.cli(*evaluate, f"models:/{MODEL}/2")
+    assert own.exit_code != 0 and "needs the evaluator role" in str(own.exception), own.output
+    evaluator = flow.cli(
+        "grants", "create", "registered-model", MODEL, "user:ci-bot", "evaluator", "--backend-store-uri",
+        flow.store, user=None,
+    )  # fmt: skip
+    assert evaluator.exit_code == 0, evaluator.output
+    reader = flow.cli(
+        "grants", "create", "experiment", "credit", "user:ci-bot", "viewer", "--backend-store-uri", flow.store,
+        user=None,
+    )  # fmt: skip
+    assert reader.exit_code == 0, reader.output
     evaluated = {}
-    for version, extra in (("1", []), ("2", ["--set-reference"])):
-        done = flow.cli(
-            "evaluate", "-m", f"models:/{MODEL}/{version}", "--data", "holdout.csv", "--target", "y",
-            "--sensitive", "sex", "--json", *extra,
-        )  # fmt: skip
+    for version in ("1", "2"):
+        done = flow.cli(*evaluate, f"models:/{MODEL}/{version}", user="ci-bot")
         assert done.exit_code == 0, (done.output, done.exception)
         evaluated[version] = json.loads(done.stdout)
+    reference = flow.cli(
+        "monitor", "set-reference", "-n", MODEL, "-v", "2", "--data", "holdout.csv", "--exclude", "y,sex"
+    )
+    assert reference.exit_code == 0, reference.output
+    assert "2000 rows; x0 (numeric), x1 (numeric), x2 (numeric)" in reference.stdout, reference.stdout
     assert evaluated["1"]["metrics"]["accuracy"] < 0.85 < evaluated["2"]["metrics"]["accuracy"]
     assert evaluated["1"]["fairness"]["demographic_parity_ratio.sex"] < 0.8
     assert evaluated["2"]["fairness"]["demographic_parity_ratio.sex"] >= 0.8
