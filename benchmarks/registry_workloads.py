@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -238,32 +239,63 @@ def split_payload(rows: int) -> bytes:
     return json.dumps({"dataframe_split": {"columns": FEATURES, "data": data}}).encode()
 
 
-def invocations(url: str, rows: int, requests: int) -> dict[str, Any]:
-    http = Http(url)
+def invocations(
+    url: str,
+    rows: int,
+    requests: int,
+    *,
+    concurrency: int = 1,
+    cpu_seconds: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """``requests`` posts of a ``rows``-row body from ``concurrency`` keep-alive clients (one
+    thread each, requests split evenly). With ``cpu_seconds`` (the server's process-tree CPU
+    time) the record has the server's CPU per request, which the machine's other load
+    disturbs far less than wall time."""
     body = split_payload(rows)
-    latencies = []
-    answer = b""
-    status, answer = http.request("POST", "/invocations", body, JSON_HEADERS)  # warm-up, untimed
-    if status != 200:
-        raise BenchError(f"/invocations HTTP {status}: {answer[:300]!r}")
-    started = time.perf_counter()
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        status, answer = http.request("POST", "/invocations", body, JSON_HEADERS)
-        latencies.append(time.perf_counter() - t0)
+    per_client = [
+        requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)
+    ]
+    clients = [Http(url) for _ in range(concurrency)]
+    for http in clients:
+        status, answer = http.request("POST", "/invocations", body, JSON_HEADERS)  # warm-up, untimed
         if status != 200:
             raise BenchError(f"/invocations HTTP {status}: {answer[:300]!r}")
+
+    def client(index: int) -> tuple[list[float], bytes]:
+        http, latencies, answer = clients[index], [], b""
+        for _ in range(per_client[index]):
+            t0 = time.perf_counter()
+            status, answer = http.request("POST", "/invocations", body, JSON_HEADERS)
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                raise BenchError(f"/invocations HTTP {status}: {answer[:300]!r}")
+        return latencies, answer
+
+    cpu_before = cpu_seconds() if cpu_seconds else 0.0
+    started = time.perf_counter()
+    if concurrency == 1:
+        outcomes = [client(0)]
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            outcomes = list(pool.map(client, range(concurrency)))
     elapsed = time.perf_counter() - started
-    http.close()
-    predictions = json.loads(answer)["predictions"]
+    cpu_used = (cpu_seconds() - cpu_before) if cpu_seconds else None
+    for http in clients:
+        http.close()
+    latencies = [t for times, _ in outcomes for t in times]
+    predictions = json.loads(outcomes[0][1])["predictions"]
     if len(predictions) != rows:
         raise BenchError(f"/invocations returned {len(predictions)} predictions for {rows} rows")
-    return {
+    record: dict[str, Any] = {
         "value": requests / elapsed,
         "unit": "req/s",
         "rows_per_s": requests * rows / elapsed,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "requests": requests,
+        "concurrency": concurrency,
         "fingerprint": _fingerprint([json.dumps(p) for p in predictions]),
     }
+    if cpu_used is not None:
+        record["server_cpu_ms_per_request"] = cpu_used / requests * 1000
+    return record

@@ -15,6 +15,7 @@ Results go to stdout and to benchmarks/results/<time>-registry-<mode>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,12 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import registry_workloads as rw
 import run
 from procs import Server, ServerSpec
 from workloads import Http
 
 CACHE_FORMAT = 1  # bump when the populated registry data changes
+# Workloads that read the populated registry; the others need only the served model.
+NEEDS_POPULATED = ("mv_search_name", "rm_search_like", "rm_page_all")
 
 
 @dataclass(frozen=True)
@@ -110,14 +114,27 @@ WORKLOADS: dict[str, Callable[[Target, Sizes], dict[str, Any]]] = {
     "rm_search_like": lambda t, s: rw.search_models_like(t.server.url, "m1%", s.search_repeats),
     "rm_page_all": lambda t, s: rw.page_all_models(t.server.url, 100, s.models, s.page_repeats),
     "load_model": lambda t, s: load_model(t, s.load_repeats),
-    "serve_single_row": lambda t, s: rw.invocations(score_url(t), 1, s.single_row_requests),
-    "serve_batch": lambda t, s: rw.invocations(score_url(t), s.batch_rows, s.batch_requests),
+    "serve_single_row": lambda t, s: score(t, 1, s.single_row_requests),
+    "serve_batch": lambda t, s: score(t, s.batch_rows, s.batch_requests),
+    # Not a target row: several clients at once, where the scoring server may batch.
+    "serve_concurrent": lambda t, s: score(t, 1, s.single_row_requests, SERVE_CLIENTS),
 }
+SERVE_CLIENTS = 8
 
 
-def score_url(target: Target) -> str:
-    assert target.scoring is not None
-    return target.scoring.url
+def score(target: Target, rows: int, requests: int, concurrency: int = 1) -> dict[str, Any]:
+    scoring = target.scoring
+    assert scoring is not None
+
+    def cpu_seconds() -> float:
+        total = 0.0
+        for proc in scoring.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    return rw.invocations(scoring.url, rows, requests, concurrency=concurrency, cpu_seconds=cpu_seconds)
 
 
 def load_model(target: Target, repeats: int) -> dict[str, Any]:
@@ -152,6 +169,13 @@ def rows(sizes: Sizes) -> list[run.Row]:
         run.Row(
             f"scoring server, {sizes.batch_rows}-row dataframe_split (req/s)", "serve_batch", "value", True, 5
         ),
+        run.Row(
+            f"scoring server, 1-row, {SERVE_CLIENTS} clients at once (req/s)",
+            "serve_concurrent",
+            "value",
+            True,
+            None,
+        ),
     ]
 
 
@@ -160,6 +184,8 @@ def table(results: dict[str, dict[str, dict[str, Any]]], sizes: Sizes) -> tuple[
     lines = [header, "-" * len(header)]
     summary = []
     for row in rows(sizes):
+        if all(row.workload not in by_name for by_name in results.values()):
+            continue  # not selected with --only
         ours = results["ledgerflow"].get(row.workload, {}).get(row.field)
         theirs = results["mlflow"].get(row.workload, {}).get(row.field)
         ratio = None
@@ -197,7 +223,18 @@ def main() -> None:
     )
     parser.add_argument("--out-dir", default=str(run.ROOT / "benchmarks" / "results"))
     parser.add_argument("--populate-threads", type=int, default=4)
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated workloads to run ({','.join(WORKLOADS)}); the registry is populated "
+        "only when a search workload is named",
+    )
     args = parser.parse_args()
+    selected = list(WORKLOADS) if args.only is None else [name.strip() for name in args.only.split(",")]
+    unknown = sorted(set(selected) - set(WORKLOADS))
+    if unknown:
+        sys.exit(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
+    needs_data = any(name in NEEDS_POPULATED for name in selected)
 
     sizes = QUICK if args.quick else FULL
     if args.rounds:
@@ -217,6 +254,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "load1_start": os.getloadavg()[0],
+        "workloads": selected,
     }
     run.log(f"work dir {work}; MLflow {version}; sizes {sizes}")
     results: dict[str, dict[str, dict[str, Any]]] = {spec.label: {} for spec in specs}
@@ -224,10 +262,12 @@ def main() -> None:
     try:
         for spec in specs:
             data_dir = work / f"server-{spec.label}"
-            cached = spec.label != "ledgerflow" and prepare_cached(cache, key, data_dir)
+            cached = needs_data and spec.label != "ledgerflow" and prepare_cached(cache, key, data_dir)
             server = Server(spec, data_dir)
             python = (run.OURS_BIN if spec.label == "ledgerflow" else run.MLFLOW_BIN) / "python"
             targets[spec.label] = Target(spec.label, server, python, client_env(spec.label, server.url))
+            if not needs_data:
+                continue
             if cached:
                 run.log(f"{spec.label}: reusing populated registry from {cache / key}")
                 continue
@@ -255,7 +295,8 @@ def main() -> None:
 
         per_round: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in targets}
         for round_no in range(1, sizes.rounds + 1):
-            for name, workload in WORKLOADS.items():
+            for name in selected:
+                workload = WORKLOADS[name]
                 for label, target in targets.items():
                     record = workload(target, sizes)
                     per_round[label].setdefault(name, []).append(record)
@@ -274,10 +315,16 @@ def main() -> None:
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     text, summary = table(results, sizes)
     print(text)
+    for name in ("serve_single_row", "serve_batch", "serve_concurrent"):
+        cpu = {label: results[label].get(name, {}).get("server_cpu_ms_per_request") for label in results}
+        if all(value is not None for value in cpu.values()):
+            shown = ", ".join(f"{label} {value:.3f}" for label, value in cpu.items())
+            print(f"server CPU per request, {name} (ms, median of rounds): {shown}")
     print(f"\nload1 {meta['load1_start']:.1f} → {meta['load1_end']:.1f}")
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-registry-{meta['mode']}.json"
+    suffix = "" if args.only is None else "-" + "+".join(selected)
+    out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-registry-{meta['mode']}{suffix}.json"
     out.write_text(json.dumps({"meta": meta, "summary": summary, "results": results}, indent=1, default=str))
     print(f"results written to {out}")
 
