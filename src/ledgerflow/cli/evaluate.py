@@ -37,6 +37,10 @@ def _print_numbers(title: str, values: dict[str, Any]) -> None:
 @click.option("--epsilon", type=float, default=0.1, show_default=True)
 @click.option("--max-rows", type=int, default=20, show_default=True)
 @click.option("--budget-seconds", type=float, default=60.0, show_default=True)
+@click.option(
+    "--swap-fraction", type=float, default=0.1, show_default=True, help="Categorical values swapped."
+)
+@click.option("--missing-fraction", type=float, default=0.1, show_default=True, help="Values set missing.")
 @click.option("--name", "-n", default=None, help="Log onto this registered model (with --version).")
 @click.option("--version", "-v", default=None)
 @click.option("--no-log", is_flag=True, help="Compute and print only.")
@@ -67,6 +71,8 @@ def evaluate(
         epsilon=kw["epsilon"],
         max_rows=kw["max_rows"],
         budget_seconds=kw["budget_seconds"],
+        swap_fraction=kw["swap_fraction"],
+        missing_fraction=kw["missing_fraction"],
         name=kw["name"],
         version=kw["version"],
         log=not kw["no_log"],

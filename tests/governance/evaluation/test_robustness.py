@@ -1,5 +1,6 @@
 """governance.md check 8: deterministic noise and feature-drop tests on a seeded forest, and
-the opt-in ART attack within max_rows and its wall-clock budget."""
+the opt-in ART attack within max_rows and its wall-clock budget. The categorical-swap and
+missing-value tests of the default tier: tests/governance/evaluation/test_robustness_tier1.py."""
 
 from __future__ import annotations
 
@@ -32,11 +33,16 @@ def test_default_tier_is_deterministic(forest: tuple[RandomForestClassifier, pd.
     assert runs[0].robustness == runs[1].robustness
     assert runs[0].report["robustness"] == runs[1].report["robustness"]
     metrics = runs[0].robustness
+    # All features numeric: no categorical swap; sklearn forests take missing values.
     assert set(metrics) == {
         "noise_0.05.accuracy_ratio",
         "noise_0.05.flip_rate",
         "feature_drop.max_accuracy_drop",
+        "missing_0.1.accuracy_ratio",
+        "missing_0.1.flip_rate",
+        "missing_0.1.predict_failed",
     }
+    assert metrics["missing_0.1.predict_failed"] == 0.0 and 0 < metrics["missing_0.1.flip_rate"] < 0.5
     # x0 carries the label: dropping it costs the most.
     table = runs[0].report["robustness"]["feature_drop"]
     assert max(table, key=table.get) == "x0"

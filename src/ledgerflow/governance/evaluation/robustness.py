@@ -8,6 +8,18 @@
   ``noise_<f>.rmse_ratio``.
 * Feature drop: each feature in turn replaced by its mean (numeric) or most frequent value:
   ``feature_drop.max_accuracy_drop`` (or ``max_rmse_increase``) and the per-feature table.
+* Categorical swap: in every categorical (non-numeric: string, category, boolean) feature,
+  ``swap_fraction`` of the rows get another value observed in that column:
+  ``categorical_swap_<f>.accuracy_ratio`` and ``.flip_rate`` (regression ``.rmse_ratio``).
+  No categorical feature, no numbers (a rule on them is then an error, as for a missing input).
+* Missing values: in every feature, ``missing_fraction`` of the rows are set missing (NaN):
+  ``missing_<f>.accuracy_ratio``, ``.flip_rate`` (regression ``.rmse_ratio``) and
+  ``missing_<f>.predict_failed`` (1 when the model raised on such input, or gave non-finite
+  regression predictions; a failed classifier counts as accuracy ratio 0 and flip rate 1, since
+  in production every such request would fail).
+
+Each test draws from its own seeded stream, so two runs with one seed give identical numbers
+and a test's numbers do not change when another test is added or configured differently.
 
 ``attacks`` (opt-in, needs ART): a decision-based black-box attack (HopSkipJump or Boundary)
 on at most ``max_rows`` correctly classified rows, in the space of features divided by their
@@ -52,6 +64,14 @@ class RobustnessOptions:
     budget_seconds: float = 60.0
     max_iter: int = 10
     max_eval: int = 200
+    swap_fraction: float = 0.1
+    missing_fraction: float = 0.1
+
+
+# Streams of the seed (numpy SeedSequence entropy [seed, stream]); the noise test keeps the bare
+# seed it has always used, so its recorded numbers stay reproducible.
+_SWAP_STREAM = 1
+_MISSING_STREAM = 2
 
 
 def _score(task: str, truth: pd.Series, predicted: pd.Series) -> float:
@@ -82,15 +102,121 @@ def noise_test(
         values = noisy[column].to_numpy(dtype=np.float64)
         sigma = options.noise_fraction * float(np.nanstd(values))
         noisy[column] = values + rng.normal(0.0, sigma, size=values.shape[0])
-    perturbed = _predict(model, noisy)
-    prefix = f"noise_{options.noise_fraction:g}"
-    clean_score, noisy_score = _score(task, truth, clean), _score(task, truth, perturbed)
+    return _ratios(f"noise_{options.noise_fraction:g}", task, truth, clean, _predict(model, noisy))
+
+
+def _ratios(
+    prefix: str, task: str, truth: pd.Series, clean: pd.Series, perturbed: pd.Series
+) -> dict[str, float]:
+    clean_score, perturbed_score = _score(task, truth, clean), _score(task, truth, perturbed)
     if task == CLASSIFICATION:
         return {
-            f"{prefix}.accuracy_ratio": noisy_score / clean_score if clean_score else 0.0,
+            f"{prefix}.accuracy_ratio": perturbed_score / clean_score if clean_score else 0.0,
             f"{prefix}.flip_rate": float(np.mean(perturbed.to_numpy() != clean.to_numpy())),
         }
-    return {f"{prefix}.rmse_ratio": noisy_score / clean_score if clean_score else float(noisy_score == 0)}
+    ratio = perturbed_score / clean_score if clean_score else float(perturbed_score == 0)
+    return {f"{prefix}.rmse_ratio": ratio}
+
+
+def _chosen_rows(
+    rng: np.random.Generator, candidates: np.ndarray[Any, Any], fraction: float
+) -> np.ndarray[Any, Any]:
+    """``fraction`` of *candidates* (row positions), at least one when there are any."""
+    count = min(candidates.size, max(1, round(fraction * candidates.size))) if candidates.size else 0
+    return np.sort(rng.choice(candidates, size=count, replace=False)) if count else candidates[:0]
+
+
+def categorical_columns(features: pd.DataFrame) -> list[str]:
+    numeric = set(numeric_columns(features))
+    return [str(c) for c in features.columns if str(c) not in numeric]
+
+
+def categorical_swap_test(
+    model: Predictor,
+    features: pd.DataFrame,
+    truth: pd.Series,
+    clean: pd.Series,
+    task: str,
+    options: RobustnessOptions,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    categorical = categorical_columns(features)
+    if not categorical:
+        return {}, {}
+    rng = np.random.default_rng([options.seed, _SWAP_STREAM])
+    swapped = features.copy()
+    counts: dict[str, int] = {}
+    for column in categorical:
+        series = features[column]
+        levels = list(pd.unique(series.dropna()))
+        if len(levels) < 2:
+            counts[column] = 0  # nothing else was observed to swap to
+            continue
+        position = {level: i for i, level in enumerate(levels)}
+        present = np.flatnonzero(series.notna().to_numpy())
+        rows = _chosen_rows(rng, present, options.swap_fraction)
+        values = series.to_numpy(dtype=object).copy()
+        # An offset in 1..n-1 from the current level: always another observed value.
+        offsets = rng.integers(1, len(levels), size=rows.size)
+        for row, offset in zip(rows, offsets, strict=True):
+            values[row] = levels[(position[values[row]] + int(offset)) % len(levels)]
+        swapped[column] = pd.Series(values, index=series.index).astype(series.dtype)
+        counts[column] = int(rows.size)
+    perturbed = _predict(model, swapped)
+    metrics = _ratios(f"categorical_swap_{options.swap_fraction:g}", task, truth, clean, perturbed)
+    return metrics, {"fraction": options.swap_fraction, "rows_swapped": counts}
+
+
+def _with_missing(series: pd.Series, rows: np.ndarray[Any, Any]) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series):
+        holed = series.astype(object)
+    elif pd.api.types.is_integer_dtype(series):
+        holed = series.astype(np.float64)  # the dtype a column with missing values arrives as
+    else:
+        holed = series.copy()
+    holed.iloc[rows] = np.nan
+    return holed
+
+
+def missing_value_test(
+    model: Predictor,
+    features: pd.DataFrame,
+    truth: pd.Series,
+    clean: pd.Series,
+    task: str,
+    options: RobustnessOptions,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    rng = np.random.default_rng([options.seed, _MISSING_STREAM])
+    holed = features.copy()
+    counts: dict[str, int] = {}
+    every_row = np.arange(len(features))
+    for column in features.columns:
+        rows = _chosen_rows(rng, every_row, options.missing_fraction)
+        holed[column] = _with_missing(features[column], rows)
+        counts[str(column)] = int(rows.size)
+    prefix = f"missing_{options.missing_fraction:g}"
+    report: dict[str, Any] = {"fraction": options.missing_fraction, "rows_missing": counts}
+    failure: str | None = None
+    try:
+        perturbed = _predict(model, holed)
+    except Exception as error:  # whatever the model raises on missing input is the finding
+        failure = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+    else:
+        if task != CLASSIFICATION:
+            try:
+                finite = bool(np.all(np.isfinite(perturbed.to_numpy(dtype=np.float64))))
+            except (TypeError, ValueError):
+                finite = False
+            if not finite:
+                failure = "the model returned non-finite predictions"
+    if failure is not None:
+        report["error"] = failure
+        metrics = {f"{prefix}.predict_failed": 1.0}
+        if task == CLASSIFICATION:
+            metrics.update({f"{prefix}.accuracy_ratio": 0.0, f"{prefix}.flip_rate": 1.0})
+        return metrics, report
+    metrics = _ratios(prefix, task, truth, clean, perturbed)
+    metrics[f"{prefix}.predict_failed"] = 0.0
+    return metrics, report
 
 
 def feature_drop_test(
@@ -220,10 +346,21 @@ def evaluate_robustness(
 ) -> dict[str, Any]:
     if options.tier not in TIERS:
         raise InvalidParameter(f"Unknown robustness tier '{options.tier}': use one of {list(TIERS)}.")
+    for name in ("swap_fraction", "missing_fraction"):
+        value = getattr(options, name)
+        if not 0.0 < value <= 1.0:
+            raise InvalidParameter(f"{name} must be above 0 and at most 1, got {value:g}.")
     metrics = noise_test(model, features, truth, clean, task, options)
     drop_metrics, drop_table = feature_drop_test(model, features, truth, clean, task)
     metrics.update(drop_metrics)
     report: dict[str, Any] = {"tier": options.tier, "seed": options.seed, "feature_drop": drop_table}
+    swap_metrics, swap_report = categorical_swap_test(model, features, truth, clean, task, options)
+    if swap_report:
+        metrics.update(swap_metrics)
+        report["categorical_swap"] = swap_report
+    missing_metrics, missing_report = missing_value_test(model, features, truth, clean, task, options)
+    metrics.update(missing_metrics)
+    report["missing_values"] = missing_report
     if options.tier == ATTACKS:
         if task != CLASSIFICATION:
             raise InvalidParameter("The 'attacks' robustness tier applies to classification models only.")

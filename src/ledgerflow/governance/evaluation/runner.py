@@ -219,6 +219,8 @@ def evaluate(
     epsilon: float = 0.1,
     max_rows: int = 20,
     budget_seconds: float = 60.0,
+    swap_fraction: float = 0.1,
+    missing_fraction: float = 0.1,
     name: str | None = None,
     version: str | int | None = None,
     log: bool = True,
@@ -228,7 +230,9 @@ def evaluate(
     """Evaluate ``model`` (a model URI or a loaded model) on ``data`` (a CSV or parquet path,
     ``runs:/<run_id>/datasets/<name>``, or a DataFrame) and, when the model is a registry
     version (``models:/name/1``, ``models:/name@alias``, or ``name``/``version`` given), log
-    the result on that version. ``robustness``: ``"default"``, ``"attacks"`` or None. With
+    the result on that version. ``robustness``: ``"default"``, ``"attacks"`` or None
+    (``swap_fraction`` and ``missing_fraction`` size the categorical-swap and missing-value
+    tests of the default tier). With
     ``set_reference`` the evaluation data (the model's input columns) also becomes the version's
     drift-monitoring reference profile."""
     from ledgerflow.client.client import Client
@@ -253,6 +257,8 @@ def evaluate(
             epsilon=epsilon,
             max_rows=max_rows,
             budget_seconds=budget_seconds,
+            swap_fraction=swap_fraction,
+            missing_fraction=missing_fraction,
         )
     result = compute(
         model,
