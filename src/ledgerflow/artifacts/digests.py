@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -52,7 +53,11 @@ def location_hash(location: str) -> str:
     return hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _upsert(conn: Connection, location: str, digest: Digest, now: int) -> None:
+# Extra work a caller runs in the same transaction (the scan result of the same file).
+Also = Callable[[Connection], None] | None
+
+
+def _upsert(conn: Connection, location: str, digest: Digest, now: int, also: Also = None) -> None:
     key = location_hash(location)
     values = {"location": location, "size": digest.size, "sha256": digest.sha256, "created_time": now}
     updated = conn.execute(
@@ -60,15 +65,17 @@ def _upsert(conn: Connection, location: str, digest: Digest, now: int) -> None:
     )
     if updated.rowcount == 0:
         conn.execute(sa.insert(artifact_digests).values(location_hash=key, **values))
+    if also is not None:
+        also(conn)
 
 
-def record(db: Database, location: str, digest: Digest, now: int) -> None:
-    """Store (or replace) the digest of the file at *location*."""
+def record(db: Database, location: str, digest: Digest, now: int, *, also: Also = None) -> None:
+    """Store (or replace) the digest of the file at *location* (and run *also* with it)."""
     try:
-        db.run_write(_upsert, location, digest, now)
+        db.run_write(_upsert, location, digest, now, also)
     except IntegrityError:
         # Another upload of the same path inserted first; ours is the later write.
-        db.run_write(_upsert, location, digest, now)
+        db.run_write(_upsert, location, digest, now, also)
 
 
 def lookup(db: Database, location: str) -> Digest | None:
@@ -81,7 +88,7 @@ def lookup(db: Database, location: str) -> Digest | None:
     return None if row is None else Digest(int(row.size), str(row.sha256))
 
 
-def _forget(conn: Connection, location: str) -> None:
+def _forget(conn: Connection, location: str, also: Also = None) -> None:
     conn.execute(
         sa.delete(artifact_digests).where(
             sa.or_(
@@ -90,8 +97,10 @@ def _forget(conn: Connection, location: str) -> None:
             )
         )
     )
+    if also is not None:
+        also(conn)
 
 
-def forget_tree(db: Database, location: str) -> None:
-    """Drop the digests of *location* and of everything below it."""
-    db.run_write(_forget, location)
+def forget_tree(db: Database, location: str, *, also: Also = None) -> None:
+    """Drop the digests of *location* and of everything below it (and run *also* with it)."""
+    db.run_write(_forget, location, also)

@@ -7,9 +7,11 @@ repository; every stored file gets its SHA-256 recorded as it streams in.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
 
 from ledgerflow.artifacts import digests, owners, paths
 from ledgerflow.artifacts.digests import Digest, StreamHasher
@@ -51,18 +53,60 @@ class Download:
             close()
 
 
+class UploadObserver(Protocol):
+    """Sees an upload's bytes as they pass (see :class:`StorageHooks`)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self, digest: Digest) -> Callable[[Connection], None]:
+        """Called once every byte was written, before the file becomes visible; the returned
+        write runs in the transaction that records the file's digest."""
+        ...
+
+    def committed(self) -> None:
+        """The file and its digest are stored."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+class DeleteObserver(Protocol):
+    def write(self, conn: Connection) -> None:
+        """Runs in the transaction that forgets the deleted files' digests."""
+        ...
+
+    def committed(self) -> None: ...
+
+
+class StorageHooks(Protocol):
+    """What the server adds around stored files (the model-file scanning): a look at every
+    upload and delete, and the gate that decides whether a file may be handed out."""
+
+    def upload(self, target: Target) -> UploadObserver: ...
+
+    def deleting(self, target: Target) -> DeleteObserver: ...
+
+    def serve(self, target: Target) -> Download: ...
+
+
 class Upload:
     """A file being uploaded: bytes are hashed as they pass; nothing is visible before
     :meth:`commit` and nothing is left after :meth:`abort`."""
 
     def __init__(
-        self, service: ArtifactService, target: Target, writer: ArtifactWriter, max_bytes: int | None
+        self,
+        service: ArtifactService,
+        target: Target,
+        writer: ArtifactWriter,
+        max_bytes: int | None,
+        observer: UploadObserver | None = None,
     ) -> None:
         self.service = service
         self.target = target
         self.writer = writer
         self.max_bytes = max_bytes
         self.hasher = StreamHasher()
+        self.observer = observer
         # The first bytes, kept for the secret scan of text files at commit.
         self.head = bytearray()
 
@@ -75,23 +119,30 @@ class Upload:
         room = self.service.secrets.max_file_bytes - len(self.head)
         if room > 0:
             self.head += data[:room]
+        if self.observer is not None:
+            self.observer.write(data)
         self.writer.write(data)
 
     def commit(self) -> Digest:
         self.service.secrets.file(self.target.rel, bytes(self.head))
         digest = self.hasher.digest()
+        also = self.observer.finish(digest) if self.observer is not None else None
         with self.service.commit_lock(self.target.location):
             self.writer.commit()
             try:
-                digests.record(self.service.db, self.target.location, digest, now_ms())
+                digests.record(self.service.db, self.target.location, digest, now_ms(), also=also)
             except BaseException:
                 # A file without its digest would fail verification forever; take it back.
                 self.target.repo.delete(self.target.rel)
                 raise
+        if self.observer is not None:
+            self.observer.committed()
         return digest
 
     def abort(self) -> None:
         self.writer.abort()
+        if self.observer is not None:
+            self.observer.abort()
 
 
 class ArtifactService:
@@ -105,6 +156,8 @@ class ArtifactService:
         # Text uploads are screened for credentials before they are committed (set by the
         # server's service container; a bare artifact service scans nothing).
         self.secrets = SecretGuard.off()
+        # Model-file scanning of uploads, deletes and downloads (set by the service container).
+        self.hooks: StorageHooks | None = None
 
     @property
     def destination(self) -> ArtifactRepository:
@@ -144,7 +197,9 @@ class ArtifactService:
     ) -> Upload:
         if not target.rel:
             raise paths.invalid_path("the path is empty")
-        return Upload(self, target, target.repo.open_writer(target.rel, content_type), max_bytes)
+        writer = target.repo.open_writer(target.rel, content_type)
+        observer = self.hooks.upload(target) if self.hooks is not None else None
+        return Upload(self, target, writer, max_bytes, observer)
 
     def store(self, target: Target, chunks: Iterable[bytes], content_type: str | None = None) -> Digest:
         """Upload a whole file from an iterable of byte chunks."""
@@ -166,15 +221,25 @@ class ArtifactService:
             raise
         return Download(target.rel.rpartition("/")[2], stream.size, stream.chunks, digest)
 
+    def serve(self, target: Target) -> Download:
+        """Open a file to hand to a client: like :meth:`open_download`, behind the storage
+        hooks' gate (a model file whose scan blocks is refused)."""
+        if self.hooks is None:
+            return self.open_download(target)
+        return self.hooks.serve(target)
+
     def list_files(self, directory: Target) -> list[FileInfo]:
         return directory.repo.list_dir(directory.rel)
 
     def delete(self, target: Target) -> None:
         if not target.rel:
             raise paths.invalid_path("the artifact root cannot be deleted")
+        observer = self.hooks.deleting(target) if self.hooks is not None else None
         with self.commit_lock(target.location):
             target.repo.delete(target.rel)
-            digests.forget_tree(self.db, target.location)
+            digests.forget_tree(self.db, target.location, also=observer.write if observer else None)
+        if observer is not None:
+            observer.committed()
 
     # -- the proxy (MlflowArtifactsService) -------------------------------------------------
 

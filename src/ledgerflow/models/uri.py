@@ -285,14 +285,41 @@ def download_artifact_uri(uri: str, dst_path: str | Path, *, tracking_uri: str |
     return artifact_ops.download(store, "", dst_path)
 
 
+def _download_files(client: Client, location: str, target: Path) -> Path:
+    local = _local_path(location)
+    if local is not None:
+        return local
+    return Path(artifact_ops.download(store_for_location(client.transport, location), "", target))
+
+
+def _download_unregistered(client: Client, model_uri: str, target: Path) -> Path:
+    """A logged model, run folder or proxy location: its files' upload scans must let it
+    load, and the files downloaded must be those scanned."""
+    from ledgerflow.governance.scanning import gate
+
+    location = resolve_model_uri(model_uri, client)
+    what = f"model '{model_uri}'"
+    scan = gate.require_loadable_files(client, what, location)
+    with gate.refusals_are_unsafe(what):
+        directory = _download_files(client, location, target)
+    gate.check_downloaded_files(what, scan, directory)
+    return directory
+
+
 def _download_registered(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
-    """Download; a registered version must pass its scan gate before anything is loaded."""
-    if not model_uri.startswith("models:"):
+    """Download; the files must pass the scan gate before anything is loaded."""
+    if not model_uri.startswith(("models:", "runs:", "mlflow-artifacts:")):
         return Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
     from ledgerflow.client.client import Client
-    from ledgerflow.governance.scanning.gate import check_registered_version, require_loadable_scan
+    from ledgerflow.governance.scanning.gate import (
+        check_registered_version,
+        refusals_are_unsafe,
+        require_loadable_scan,
+    )
 
     client = Client(tracking_uri) if tracking_uri else _fluent_client()
+    if not model_uri.startswith("models:"):
+        return _download_unregistered(client, model_uri, target)
     try:
         found = registry_version(client, model_uri)
     except RestError as error:
@@ -302,14 +329,11 @@ def _download_registered(model_uri: str, target: Path, tracking_uri: str | None)
             ) from None
         raise
     if found is None:
-        return Path(download_artifact_uri(model_uri, target, tracking_uri=tracking_uri))
+        return _download_unregistered(client, model_uri, target)
     scan = require_loadable_scan(client, *found)
     location = _download_uri(client, *found)
-    local = _local_path(location)
-    if local is not None:
-        directory = local
-    else:
-        directory = Path(artifact_ops.download(store_for_location(client.transport, location), "", target))
+    with refusals_are_unsafe(f"model '{found[0]}' version {found[1]}"):
+        directory = _download_files(client, location, target)
     # Signature first (files as signed), then the scan gate; separate checks, same point.
     from ledgerflow.governance.signing.client_checks import verify_registered_download
 

@@ -145,6 +145,8 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
         services.webhooks.start()
         # Metric alert rules are checked in the background while the app serves.
         services.alerts.start()
+        # Results of an older scanner or allow-list are rescanned in the background.
+        services.scanning.start()
         yield
         services.close()
 

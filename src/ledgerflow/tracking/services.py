@@ -62,6 +62,7 @@ class Services:
     alerts: AlertsSubsystem = field(init=False)
 
     def close(self) -> None:
+        self.scanning.stop()
         self.alerts.stop()
         self.webhooks.stop()
         # Before the engine goes: the audit log signs its unsigned tail on the way out.

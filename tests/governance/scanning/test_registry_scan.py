@@ -166,23 +166,32 @@ def test_logger_only_pickle_is_findings_and_names_the_global(live_server: Any) -
     assert scan["second_opinion"]["issues"] == 0  # the deny-list scanner sees nothing
 
 
-def test_file_changed_after_the_scan_is_refused_before_unpickling(live_server: Any, tmp_path: Path) -> None:
+def test_file_overwritten_through_the_api_is_rescanned_and_refused(live_server: Any, tmp_path: Path) -> None:
     _log(live_server.url, "swapped")
     marker = tmp_path / "pwned"
     _overwrite(live_server.url, "swapped", live_server, "model.pkl", _marker_payload(marker))
-    with pytest.raises(UnsafeModel, match="differ from the files that were scanned"):
+    scan = _scan(live_server.url, "swapped")
+    assert scan["status"] == "findings" and scan["trigger"] == "changed", scan
+    with pytest.raises(UnsafeModel, match="scan is 'findings'"):
         ledgerflow.pyfunc.load_model("models:/swapped/1")
     assert not marker.exists()
 
 
 def test_restricted_unpickler_holds_after_a_direct_store_write(live_server: Any, tmp_path: Path) -> None:
-    """The file is swapped *and* the stored scan forged to match it: the gate passes, and the
-    restricted unpickler still refuses the global."""
+    """The file is swapped in the store behind the server's back *and* both stored scans
+    (the version's and the file's) forged to match it: every gate passes, and the restricted
+    unpickler still refuses the global."""
+    import hashlib
+
+    from ledgerflow.artifacts.digests import location_hash
+    from ledgerflow.governance.scanning.gate import local_digests
+    from ledgerflow.store.governance.scanning_schema import artifact_scans
+
     _log(live_server.url, "forged")
     marker = tmp_path / "pwned"
-    stored = _overwrite(live_server.url, "forged", live_server, "model.pkl", _marker_payload(marker))
-    from ledgerflow.governance.scanning.gate import local_digests
-
+    stored = _storage(live_server.url, "forged", live_server)
+    payload = _marker_payload(marker)
+    (stored / "model.pkl").write_bytes(payload)
     digests = local_digests(stored)
     report = {
         "files": [
@@ -195,6 +204,11 @@ def test_restricted_unpickler_holds_after_a_direct_store_write(live_server: Any,
     engine = create_db_engine(live_server.config.backend_store_uri)
     with engine.begin() as conn:
         conn.execute(model_version_scans.update().values(status="clean", report=json.dumps(report)))
+        conn.execute(
+            artifact_scans.update()
+            .where(artifact_scans.c.location_hash == location_hash(str(stored / "model.pkl")))
+            .values(status="clean", sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
+        )
     engine.dispose()
     assert _scan(live_server.url, "forged")["status"] == "clean"
     with pytest.raises(UnsafeModel, match="not on the allow-list"):
@@ -311,11 +325,12 @@ def test_registration_digests_match_the_stored_files_and_the_sbom(live_server: A
         params={"name": "digests", "version": "1"},
     ).json()
     properties = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
+    # The SBOM lists the signed files: all but its own file, sbom/cyclonedx.json.
     assert {
         k.removeprefix("ledgerflow:file:"): v
         for k, v in properties.items()
         if k.startswith("ledgerflow:file:")
-    } == on_disk
+    } == {path: sha for path, sha in on_disk.items() if path != "sbom/cyclonedx.json"}
 
 
 def test_version_without_files_scans_clean_with_no_files(live_server: Any) -> None:

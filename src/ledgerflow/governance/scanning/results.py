@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ledgerflow.governance.scanning.report import CLEAN, ScanReport
+from ledgerflow.store.database import Database
 from ledgerflow.store.governance.scanning_schema import model_version_scans
+from ledgerflow.store.schema import registered_models
 
 OVERRIDDEN = "overridden"
 _t = model_version_scans.c
@@ -27,7 +29,28 @@ def load(conn: Connection, model_id: int, version: int) -> Any:
     return conn.execute(query).first()
 
 
-def save(conn: Connection, model_id: int, version: int, report: ScanReport, trigger: str, now: int) -> None:
+def model_name(db: Database, model_id: int) -> str | None:
+    with db.read() as conn:
+        row = conn.execute(
+            sa.select(registered_models.c.name).where(registered_models.c.registered_model_id == model_id)
+        ).first()
+    return None if row is None else str(row.name)
+
+
+def save(
+    conn: Connection,
+    model_id: int,
+    version: int,
+    report: ScanReport,
+    trigger: str,
+    now: int,
+    *,
+    started: int | None = None,
+) -> None:
+    """Store a version's result; a change marked after the scan ``started`` stays marked."""
+    changed: Any = None
+    if started is not None:
+        changed = sa.case((_t.changed_at > started, _t.changed_at), else_=sa.null())
     values = {
         "status": report.status,
         "scanner_version": report.scanner_version,
@@ -36,10 +59,12 @@ def save(conn: Connection, model_id: int, version: int, report: ScanReport, trig
         "scanned_at": now,
         "trigger": trigger,
         "report": json.dumps(report.to_json(), sort_keys=True),
+        "changed_at": changed,
     }
     key = (_t.registered_model_id == model_id) & (_t.version == version)
     updated = conn.execute(model_version_scans.update().where(key).values(**values))
     if updated.rowcount == 0:
+        values["changed_at"] = None
         conn.execute(
             model_version_scans.insert().values(registered_model_id=model_id, version=version, **values)
         )

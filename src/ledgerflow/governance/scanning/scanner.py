@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from ledgerflow.governance.scanning import mlmodel_checks
 from ledgerflow.governance.scanning.allowlist import AllowList, default_allowlist
@@ -88,6 +89,40 @@ def scan_bytes(data: bytes, name: str = "data", allowlist: AllowList | None = No
     except (ScanAborted, RecursionError) as aborted:
         ctx.error(name, "limit", f"scan limit reached: {aborted or 'nested too deeply'}")
     except Exception as error:  # fail closed
+        log.exception("The model scanner failed on %s", name)
+        ctx.error(name, "scanner_error", f"the scanner failed: {type(error).__name__}: {error}")
+    result.formats = sorted(set(result.formats))
+    result.imports = sorted(set(result.imports))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def scan_stream(
+    stream: IO[bytes], name: str, size: int, sha256: str, allowlist: AllowList, limits: Limits | None = None
+) -> ScanReport:
+    """Scan one file's bytes from a seekable stream (an upload's spool, a stored file read
+    back), reported as ``name``. Only ``MLmodel`` gets the metadata checks here: the
+    environment files are judged with the model directory they belong to (a requirements
+    file logged on its own is no model's)."""
+    report = ScanReport(SCANNER_VERSION, allowlist.version)
+    ctx = ScanContext(allowlist, limits or Limits(), report)
+    result = FileResult(name, size, sha256)
+    report.files.append(result)
+    started = time.monotonic()
+    try:
+        ctx.count_bytes(size)
+        Scanner(ctx).scan(stream, name, 0, result.formats, result.imports)
+        if name.rpartition("/")[2] == mlmodel_checks.MLMODEL_FILE:
+            stream.seek(0)
+            data = stream.read(mlmodel_checks.MAX_METADATA_BYTES + 1)
+            mlmodel_checks.check_metadata(ctx, name, mlmodel_checks.MLMODEL_FILE, data)
+    except ScanAborted as aborted:
+        ctx.error(name, "limit", f"scan limit reached: {aborted}")
+    except RecursionError:
+        ctx.error(name, "limit", "scan limit reached: structures nested too deeply")
+    except OSError as error:
+        ctx.error(name, "unreadable", f"cannot read the file: {error.strerror or error}")
+    except Exception as error:  # fail closed: a scanner bug must never read as clean
         log.exception("The model scanner failed on %s", name)
         ctx.error(name, "scanner_error", f"the scanner failed: {type(error).__name__}: {error}")
     result.formats = sorted(set(result.formats))

@@ -5,9 +5,14 @@ and the policy engine reads it as the ``scan`` facts.
   storage location, which is where both our client and stock MLflow clients uploaded the
   artifacts before creating the version).
 * Staleness: a result made by another scanner or allow-list version is rescanned when it is
-  next read (API, load gate, facts), so an upgrade re-judges every version.
+  next read (API, load gate, facts), and in the background after a server start that finds
+  such results (:mod:`.rescan_job`), so an upgrade re-judges every version.
+* Change: a file written or deleted below a version's storage marks its result changed (in
+  the write's transaction) and the version is rescanned (:mod:`.files` does the per-file
+  scanning of every upload and gates every download).
 * Override: an admin may let a blocking result pass, with a reason and an expiry; it is bound
-  to the manifest digest it was granted on and is audited like every change.
+  to the manifest digest it was granted on (and to each blocking file's digest, so stock
+  clients can download the files) and is audited like every change.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ledgerflow.errors import InvalidParameter, PermissionDenied
 from ledgerflow.governance.facts import Facts
-from ledgerflow.governance.scanning import results
+from ledgerflow.governance.scanning import results, version_roots
 from ledgerflow.governance.scanning.allowlist import AllowList, default_allowlist
+from ledgerflow.governance.scanning.files import FileScans, list_files
 from ledgerflow.governance.scanning.gate import LOADABLE
 from ledgerflow.governance.scanning.report import CLEAN, Limits, ScanReport
 from ledgerflow.governance.scanning.scanner import SCANNER_VERSION, scan_path
@@ -38,7 +44,7 @@ from ledgerflow.tracking.clock import now_ms
 
 if TYPE_CHECKING:
     from ledgerflow.artifacts.repository import ArtifactRepository
-    from ledgerflow.artifacts.service import ArtifactService
+    from ledgerflow.artifacts.service import ArtifactService, Target
     from ledgerflow.config import ServerConfig
     from ledgerflow.security.audit.log import AuditLog
     from ledgerflow.store.database import Database
@@ -49,6 +55,8 @@ MAX_REASON = 2000
 REGISTRATION = "registration"
 RESCAN = "rescan"
 STALE = "stale"
+CHANGED = "changed"
+UPGRADE = "upgrade"
 
 
 class ScanningService:
@@ -67,6 +75,23 @@ class ScanningService:
         self.second_opinion = config.scan_second_opinion
         self._empty: tempfile.TemporaryDirectory[str] | None = None
         self._empty_lock = threading.Lock()
+        self.files = FileScans(db, artifacts, self.allowlist, self.limits, audit, self.rescan_changed)
+        self.upgrade_job: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue the background rescan of results made by another scanner or allow-list."""
+        from ledgerflow.governance.scanning.rescan_job import UpgradeRescan
+
+        if self.upgrade_job is None:
+            self.upgrade_job = UpgradeRescan(self)
+            self.upgrade_job.start()
+
+    def stop(self) -> None:
+        if self.upgrade_job is not None:
+            self.upgrade_job.stop()
+            self.upgrade_job = None
 
     # -- scanning --------------------------------------------------------------------------
 
@@ -94,6 +119,9 @@ class ScanningService:
                 else:
                     found.append(info.path)
         return repo, prefix, found
+
+    def root_of(self, location: str) -> tuple[ArtifactRepository, str]:
+        return self.artifacts.roots.resolve(location)
 
     @staticmethod
     def _materialise(repo: ArtifactRepository, prefix: str, paths: list[str], target: Path) -> dict[str, str]:
@@ -133,34 +161,42 @@ class ScanningService:
         report.errors.append(results_error(location, f"the version's files cannot be read: {error}"))
         return report
 
-    def _scan_location(self, location: str) -> ScanReport:
+    def _scan_location(self, location: str) -> tuple[ScanReport, str | None]:
+        """The report, and the repository location of the version's root (None when the
+        location is not under any of the server's roots)."""
         try:
             repo, prefix, paths = self._listing(location)
         except Exception as error:  # fail closed: files we cannot fetch are not vouched for
-            return self._unreadable(location, error)
+            return self._unreadable(location, error), None
+        root_location = repo.location(prefix)
         if not paths:
             # Nothing to copy: scan this service's one empty directory rather than making and
             # removing a temporary one per version (that costs more than the whole scan).
-            return scan_path(
+            report = scan_path(
                 self._empty_root(), self.allowlist, self.limits, second_opinion=self.second_opinion
             )
+            return report, root_location
         with tempfile.TemporaryDirectory(prefix="ledgerflow-scan-") as tmp:
             root = Path(tmp) / "model"
             root.mkdir()
             try:
                 digests = self._materialise(repo, prefix, paths, root)
             except Exception as error:  # fail closed: files we cannot fetch are not vouched for
-                return self._unreadable(location, error)
-            return scan_path(
+                return self._unreadable(location, error), root_location
+            report = scan_path(
                 root, self.allowlist, self.limits, second_opinion=self.second_opinion, digests=digests
             )
+            return report, root_location
 
     def scan_version(self, name: str, version: str | int, trigger: str) -> dict[str, Any]:
         model_id, number, model_name, location = self._locate(name, version)
-        report = self._scan_location(location)
+        started = now_ms()
+        report, root_location = self._scan_location(location)
 
         def save(conn: Connection) -> None:
-            results.save(conn, model_id, number, report, trigger, now_ms())
+            results.save(conn, model_id, number, report, trigger, now_ms(), started=started)
+            if root_location is not None:
+                version_roots.record(conn, model_id, number, root_location)
 
         bound = (
             nullcontext()
@@ -186,7 +222,23 @@ class ScanningService:
     # -- reading ---------------------------------------------------------------------------
 
     def is_stale(self, row: Any) -> bool:
-        return bool(row.scanner_version != SCANNER_VERSION or row.allowlist_version != self.allowlist.version)
+        return bool(
+            row.scanner_version != SCANNER_VERSION
+            or row.allowlist_version != self.allowlist.version
+            or row.changed_at is not None
+        )
+
+    def rescan_changed(self, keys: list[version_roots.VersionKey]) -> None:
+        """Rescan versions whose files changed (their results are marked changed already, so
+        a failure here leaves them stale, and they are rescanned when next read)."""
+        for model_id, number in keys:
+            name = results.model_name(self.db, model_id)
+            if name is None:
+                continue
+            try:
+                self.scan_version(name, number, CHANGED)
+            except Exception:  # the write that changed the files has committed: never undo it
+                log.exception("Rescanning model %s version %s after a change failed", name, number)
 
     def result(self, name: str, version: str | int, *, rescan_stale: bool = True) -> dict[str, Any]:
         """The stored result; a missing or stale one is (re)made first."""
@@ -244,24 +296,24 @@ class ScanningService:
             "override": found.get("override") if (found.get("override") or {}).get("active") else None,
         }
 
+    # -- files outside the registry (logged models, run artifacts) ---------------------------
+
+    def files_result(self, target: Target) -> dict[str, Any]:
+        """The files below ``target`` (a logged model's or run's directory, or one file)."""
+        return self.files.aggregate(target.repo, target.rel)
+
+    def override_files(self, target: Target, reason: str | None, expires_at: int | None) -> dict[str, Any]:
+        text, expires = checked_override(reason, expires_at)
+        return self.files.override(target.repo, target.rel, text, expires)
+
     # -- override --------------------------------------------------------------------------
 
     def override(
         self, name: str, version: str | int, reason: str | None, expires_at: int | None
     ) -> dict[str, Any]:
         model_id, number, model_name, _location = self._locate(name, version)
-        text = (reason or "").strip()
-        if not text:
-            raise InvalidParameter("An override needs a 'reason'.")
-        if len(text) > MAX_REASON:
-            raise InvalidParameter(f"The override reason is longer than {MAX_REASON} characters.")
+        text, expires_at = checked_override(reason, expires_at)
         now = now_ms()
-        if expires_at is None:
-            raise InvalidParameter("An override needs 'expires_at' (epoch milliseconds or an ISO date).")
-        if expires_at <= now:
-            raise InvalidParameter("The override's 'expires_at' must be in the future.")
-        if expires_at - now > MAX_OVERRIDE_MS:
-            raise InvalidParameter("An override may last at most 90 days.")
         current = self.result(model_name, number)
         if current["status"] == CLEAN:
             raise InvalidParameter(
@@ -283,7 +335,32 @@ class ScanningService:
             )
 
         self.db.run_write(record)
+        # Stock clients fetch the version's files one by one through the artifact proxy: the
+        # blocking ones get the same override, bound to their digests.
+        try:
+            repo, prefix = self.root_of(self._locate(model_name, number)[3])
+            if any(True for _ in list_files(repo, prefix)):
+                self.files.override(repo, prefix, text, expires_at)
+        except InvalidParameter:
+            pass  # no blocking file (the version blocks on a directory-level finding)
         return self.result(model_name, number, rescan_stale=False)
+
+
+def checked_override(reason: str | None, expires_at: int | None) -> tuple[str, int]:
+    """The reason and expiry of an override, refused unless both are given and sane."""
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidParameter("An override needs a 'reason'.")
+    if len(text) > MAX_REASON:
+        raise InvalidParameter(f"The override reason is longer than {MAX_REASON} characters.")
+    now = now_ms()
+    if expires_at is None:
+        raise InvalidParameter("An override needs 'expires_at' (epoch milliseconds or an ISO date).")
+    if expires_at <= now:
+        raise InvalidParameter("The override's 'expires_at' must be in the future.")
+    if expires_at - now > MAX_OVERRIDE_MS:
+        raise InvalidParameter("An override may last at most 90 days.")
+    return text, expires_at
 
 
 def results_error(path: str, message: str) -> Any:
@@ -304,4 +381,5 @@ def build_scanning(
     service = ScanningService(db, config, artifacts, audit)
     events.subscribe(service.on_event)
     facts.register(service)
+    artifacts.hooks = service.files
     return service

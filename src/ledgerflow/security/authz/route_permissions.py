@@ -275,6 +275,13 @@ REST: dict[tuple[str, str], Requirement] = {
     ("GET", f"{_LF}/model-versions/scan"): _model(READ),
     ("POST", f"{_LF}/model-versions/scan/rescan"): _model(EDIT),
     ("POST", f"{_LF}/model-versions/scan/override"): _admin(),
+    # Per-file scan results of logged models, run artifacts and proxy paths.
+    ("GET", f"{_LF}/logged-models/scan"): _logged_model(READ),
+    ("POST", f"{_LF}/logged-models/scan/override"): _admin(),
+    ("GET", f"{_LF}/runs/artifacts/scan"): _run(READ),
+    ("POST", f"{_LF}/runs/artifacts/scan/override"): _admin(),
+    ("GET", f"{_LF}/artifacts/scan"): _artifact(READ),
+    ("POST", f"{_LF}/artifacts/scan/override"): _admin(),
 }
 
 _PROXY = "/2.0/mlflow-artifacts/artifacts"

@@ -2,7 +2,8 @@
 artifact listings, and the UI's download and upload routes.
 
 Bodies stream both ways (uploads in bounded chunks, downloads chunk by chunk), so a file of
-any size passes through with flat server memory.
+any size passes through with flat server memory. Every upload is scanned as it completes and
+every download passes the scan gate (``ArtifactService.serve``; governance/scanning/files.py).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def routes(services: Services) -> list[BaseRoute]:
         if request.method == "DELETE":
             await run_in_threadpool(artifacts.delete, target)
             return _json({})
-        return stream_download(await run_in_threadpool(artifacts.open_download, target))
+        return stream_download(await run_in_threadpool(artifacts.serve, target))
 
     async def proxy_list(request: Request) -> Response:
         refuse_unless_serving(request)
@@ -118,7 +119,7 @@ def routes(services: Services) -> list[BaseRoute]:
         path = _required(request, "path")
         run_id = _required(request, "run_uuid", "run_id")
         target = await run_in_threadpool(artifacts.run_file, run_id, path)
-        return stream_download(await run_in_threadpool(artifacts.open_download, target))
+        return stream_download(await run_in_threadpool(artifacts.serve, target))
 
     async def upload_artifact(request: Request) -> Response:
         path = _required(request, "path")
@@ -139,7 +140,7 @@ def routes(services: Services) -> list[BaseRoute]:
     async def logged_model_file(request: Request) -> Response:
         path = _required(request, "artifact_file_path")
         target = await run_in_threadpool(artifacts.logged_model_file, request.path_params["model_id"], path)
-        return stream_download(await run_in_threadpool(artifacts.open_download, target))
+        return stream_download(await run_in_threadpool(artifacts.serve, target))
 
     found: list[BaseRoute] = []
     for prefix in ("/api", "/ajax-api"):
