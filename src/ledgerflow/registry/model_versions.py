@@ -20,6 +20,7 @@ from ledgerflow.registry.validation import (
     MAX_RUN_LINK_LENGTH,
     STAGE_ARCHIVED,
     STAGE_NONE,
+    STAGE_PRODUCTION,
     canonical_stage,
     parse_version,
     validate_description,
@@ -264,6 +265,10 @@ class ModelVersionService:
             held = model_store.aliases_of_version(conn, model.registered_model_id, row.version)
         for alias in held:
             self.promotion.before_removal(name, int(row.version), f"alias:{alias}", "delete_model_version")
+        if row.current_stage == STAGE_PRODUCTION:
+            self.promotion.before_removal(
+                name, int(row.version), f"stage:{STAGE_PRODUCTION}", "delete_model_version"
+            )
 
         def delete(conn: Connection) -> None:
             model = require_model(conn, name)

@@ -14,6 +14,7 @@ from ledgerflow.registry.events import EventHook, tag_dict
 from ledgerflow.registry.promotion import PromotionHook
 from ledgerflow.registry.search_page import search_page
 from ledgerflow.registry.validation import (
+    STAGE_PRODUCTION,
     canonical_stage,
     validate_description,
     validate_model_name,
@@ -138,11 +139,17 @@ class RegisteredModelService:
 
     def delete(self, name: str) -> None:
         with self.db.read() as conn:
+            model_id = require_model(conn, name).registered_model_id
             # The open history rows are the aliases the model holds now.
-            held = store.open_history_rows(conn, require_model(conn, name).registered_model_id)
+            held = store.open_history_rows(conn, model_id)
+            in_production = version_store.versions_in_stage(conn, model_id, STAGE_PRODUCTION)
         for entry in held:
             self.promotion.before_removal(
                 name, int(entry.version), f"alias:{entry.alias}", "delete_registered_model"
+            )
+        for number in in_production:
+            self.promotion.before_removal(
+                name, number, f"stage:{STAGE_PRODUCTION}", "delete_registered_model"
             )
 
         def delete(conn: Connection) -> None:

@@ -1,10 +1,20 @@
-"""The promotion gate the registry calls before moving a protected alias or stage.
+"""The promotion gate the registry calls before moving an alias or a stage, and before a
+delete would un-set a protected one.
 
-Installed on the registry's :class:`~ledgerflow.registry.promotion.PromotionHook`. For an
-unprotected target it does nothing (stock MLflow clients keep working). For a protected one it
-lets the change through only while an approved promotion request (or an admin break-glass) is
-being executed in this context, and only after re-checking the request's binding (manifest
-digest, signature, policy digest) and re-evaluating the policy at that moment.
+Installed on the registry's :class:`~ledgerflow.registry.promotion.PromotionHook`.
+
+* Executing an approved promotion request: the request's binding (manifest digest, signature,
+  policy digest) is re-checked and the policy re-evaluated with its approvals counted; an admin
+  break-glass passes (it is audited where it is made).
+* A direct move (no request): the policies in force for the model and target are evaluated, and
+  on a protected target (the protected aliases, the Production stage) a policy's ``approvals``
+  rule fails, since a direct move has no approvals; with or without ``--promotion-gate``. No
+  policy in scope, nothing is checked, so stock MLflow clients keep working on unprotected
+  aliases (an ``approvals`` rule is skipped there: there is no request to count).
+* With ``--promotion-gate`` a protected target moves only by a request, and is un-set (alias
+  deleted, version moved out of Production, or the version or model holding it deleted) only by
+  a break-glass.
+* Un-setting a protected target by a delete needs ``promote`` on the model, as demoting it does.
 """
 
 from __future__ import annotations
@@ -17,9 +27,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
-from ledgerflow.errors import PermissionDenied
+from ledgerflow.errors import LedgerflowError, PermissionDenied
 from ledgerflow.governance.policy.service import is_protected
 from ledgerflow.registry.promotion import PromotionCommit
+from ledgerflow.registry.validation import STAGE_PRODUCTION
+from ledgerflow.security.auth.identity import current_identity
+from ledgerflow.security.authz import permissions as perm
 
 if TYPE_CHECKING:
     from ledgerflow.governance.approvals.requests import PromotionRequests
@@ -61,11 +74,30 @@ _REMOVALS = {
     "delete_alias": "deleting the alias",
     "delete_model_version": "deleting the version it points at",
     "delete_registered_model": "deleting the registered model",
+    "transition_stage": "moving the version to another stage",
+}
+_STAGE_REMOVALS = {
+    "delete_model_version": "deleting the version that holds it",
+    "delete_registered_model": "deleting the registered model",
+    "transition_stage": "moving the version to another stage",
 }
 
 
-def removal_refusal_message(name: str, target: str, operation: str) -> str:
-    alias = target.partition(":")[2]
+def removal_refusal_message(name: str, target: str, operation: str, version: int | None = None) -> str:
+    kind, _, value = target.partition(":")
+    if kind == "stage":
+        what = _STAGE_REMOVALS.get(operation, operation)
+        replace = (
+            "Replace it through an approved promotion request for another version (it archives this "
+            "one), or take it out"
+        )
+        return (
+            f"The stage '{value}' of model '{name}' (version {version}) is protected and would be removed "
+            f"by {what}. {replace} with an administrator's break-glass, which needs a reason and is "
+            "audited: POST /api/2.0/ledgerflow/promotions/break-glass with "
+            f'{{"name": "{name}", "version": "{version}", "target": "{target}", "remove": true, '
+            '"reason": "..."}.'
+        )
     what = _REMOVALS.get(operation, operation)
     first = (
         "Delete it"
@@ -73,11 +105,16 @@ def removal_refusal_message(name: str, target: str, operation: str) -> str:
         else "Move it first through an approved promotion request, or remove it"
     )
     return (
-        f"The alias '{alias}' of model '{name}' is protected and would be removed by {what}. "
+        f"The alias '{value}' of model '{name}' is protected and would be removed by {what}. "
         f"{first} with an administrator's break-glass, which needs a reason and is audited: "
         "POST /api/2.0/ledgerflow/promotions/break-glass with "
         f'{{"name": "{name}", "target": "{target}", "remove": true, "reason": "..."}}.'
     )
+
+
+def _describe(target: str) -> str:
+    kind, _, value = target.partition(":")
+    return f"the alias '{value}'" if kind == "alias" else f"the stage '{value}'"
 
 
 class PromotionGate:
@@ -85,51 +122,91 @@ class PromotionGate:
         self.services = services
         self.requests = requests
 
+    @property
+    def four_eyes(self) -> bool:
+        return bool(self.services.config.promotion_gate)
+
     def __call__(self, name: str, version: int, target: str) -> PromotionCommit | None:
-        if not self.services.config.promotion_gate:
-            # Without four-eyes, a policy in force for this model and target still gates the
-            # move: an uploaded policy is never silently ignored.
-            self.requests.enforce_policies(name, version, target)
-            return None
-        if not is_protected(self.services, target):
-            return None
-        execution = _EXECUTING.get()
-        if execution is None:
-            self.services.audit.record_event(
-                "promotion.refused",
-                "denied",
-                resource_type="model_version",
-                resource_id=f"{name}/{version}",
-                details={"target": target, "reason": "outside an approved promotion request"},
-            )
-            raise PermissionDenied(refusal_message(name, target))
-        if execution.break_glass_reason is not None:
-            return None
-        assert execution.request_id is not None
-        checked = self.requests.check_for_promotion(execution.request_id, name, version, target)
-
-        def commit(conn: Connection) -> None:
-            self.requests.mark_promoted(conn, checked)
-
-        return commit
-
-    def check_removal(self, name: str, version: int, target: str, operation: str) -> None:
-        """A protected alias is removed only by a break-glass: an approved request moves an
-        alias, it never un-sets one. Without the gate (four-eyes off) nothing changes here."""
-        if not self.services.config.promotion_gate or not is_protected(self.services, target):
-            return
         execution = _EXECUTING.get()
         if execution is not None and execution.break_glass_reason is not None:
-            return
+            return None
+        if execution is not None:
+            assert execution.request_id is not None
+            checked = self.requests.check_for_promotion(execution.request_id, name, version, target)
+
+            def commit(conn: Connection) -> None:
+                self.requests.mark_promoted(conn, checked)
+
+            return commit
+        if self.four_eyes and is_protected(self.services, target):
+            self._refused(name, version, target, "outside an approved promotion request")
+            raise PermissionDenied(refusal_message(name, target))
+        if self.four_eyes and self._leaves_production(name, version, target):
+            production = f"stage:{STAGE_PRODUCTION}"
+            self._refused(
+                name, version, production, "protected stage removal outside a break-glass", "transition_stage"
+            )
+            raise PermissionDenied(removal_refusal_message(name, production, "transition_stage", version))
+        # A direct move: an uploaded policy is never silently ignored, and its approvals rule
+        # fails on a protected target (the move has no approvals to count).
+        self.requests.enforce_policies(name, version, target)
+        return None
+
+    def _leaves_production(self, name: str, version: int, target: str) -> bool:
+        kind, _, stage = target.partition(":")
+        if kind != "stage" or stage.lower() == STAGE_PRODUCTION.lower():
+            return False
+        try:
+            current = self.services.registry.versions.get(name, version).get("current_stage")
+        except LedgerflowError:
+            return False  # the registry answers for a missing version
+        return str(current) == STAGE_PRODUCTION
+
+    def _refused(
+        self, name: str, version: int, target: str, reason: str, operation: str | None = None
+    ) -> None:
+        details = {"target": target, "reason": reason}
+        if operation is not None:
+            details["operation"] = operation
         self.services.audit.record_event(
             "promotion.refused",
             "denied",
             resource_type="model_version",
             resource_id=f"{name}/{version}",
-            details={
-                "target": target,
-                "operation": operation,
-                "reason": "protected alias removal outside a break-glass",
-            },
+            details=details,
         )
-        raise PermissionDenied(removal_refusal_message(name, target, operation))
+
+    def check_removal(self, name: str, version: int, target: str, operation: str) -> None:
+        """Before a delete un-sets *target* (an alias the version holds, or its Production
+        stage). Unprotected aliases go as before. A protected target needs ``promote`` on the
+        model (the permission demoting it needs) and, with the gate on, a break-glass: an
+        approved request moves a target, it never un-sets one."""
+        if not is_protected(self.services, target):
+            return
+        self._require_promote(name, version, target, operation)
+        if not self.four_eyes:
+            return
+        execution = _EXECUTING.get()
+        if execution is not None and execution.break_glass_reason is not None:
+            return
+        kind = target.partition(":")[0]
+        self._refused(name, version, target, f"protected {kind} removal outside a break-glass", operation)
+        raise PermissionDenied(removal_refusal_message(name, target, operation, version))
+
+    def _require_promote(self, name: str, version: int, target: str, operation: str) -> None:
+        authz = self.services.authz
+        identity = current_identity()
+        if identity is None or authz.unrestricted(identity):
+            return
+        model_id = authz.model_by_name(name)
+        held = authz.permissions(identity, perm.REGISTERED_MODEL, model_id) if model_id else frozenset()
+        if perm.PROMOTE in held:
+            return
+        self._refused(name, version, target, "needs 'promote' on the model", operation)
+        act = {"delete_alias": "Deleting the alias", "delete_registered_model": "Deleting the model"}.get(
+            operation, f"Deleting version {version}"
+        )
+        raise PermissionDenied(
+            f"{act} would remove {_describe(target)} of model '{name}' (held by version {version}); "
+            "that needs 'promote' on the model, as demoting it does."
+        )

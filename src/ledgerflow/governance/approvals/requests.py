@@ -42,6 +42,7 @@ from ledgerflow.governance.policy.service import (
     is_protected,
     parse_target,
 )
+from ledgerflow.registry.validation import STAGE_ARCHIVED, STAGE_PRODUCTION
 from ledgerflow.security.audit.log import SUCCESS, Event
 from ledgerflow.security.auth.identity import current_identity
 from ledgerflow.security.authz import permissions as perm
@@ -435,11 +436,15 @@ class PromotionRequests:
 
     def enforce_policies(self, name: str, version: int, target: str) -> None:
         """Refuse a direct move to *target* when a policy in force for it fails (409 naming the
-        failing rules). With no policy in scope there is nothing to check, so stock MLflow
-        clients keep working."""
-        if not self.policies.in_force_for(name, parse_target(target)):
+        failing rules). On a protected target a direct move counts no approvals, so a policy's
+        ``approvals`` rule fails and only an approved request can make the move; on an
+        unprotected one there is no request to count and the rule is skipped. With no policy in
+        scope there is nothing to check, so stock MLflow clients keep working."""
+        target = parse_target(target)
+        if not self.policies.in_force_for(name, target):
             return
-        evaluation, evaluation_id = self.policies.evaluate(name, version, target)
+        approvers: list[str] | None = [] if is_protected(self.services, target) else None
+        evaluation, evaluation_id = self.policies.evaluate(name, version, target, approvers=approvers)
         if evaluation.decision != "pass":
             raise gate_failure(evaluation, evaluation_id, "Promotion refused")
 
@@ -493,16 +498,30 @@ class PromotionRequests:
             )
         return identity.username, reason
 
-    def break_glass_removal(self, name: str, target: str | None, reason: str | None) -> dict[str, Any]:
-        """Un-set a protected alias (the only way, with the gate on): audited as high severity."""
+    def break_glass_removal(
+        self, name: str, target: str | None, reason: str | None, version: int | None = None
+    ) -> dict[str, Any]:
+        """Un-set a protected alias, or take *version* out of Production (archived), the only
+        way with the gate on: audited as high severity, announced by webhook."""
         username, reason = self._break_glass_actor(reason)
         target = parse_target(target)
-        kind, _, alias = target.partition(":")
-        if kind != "alias":
+        kind, _, value = target.partition(":")
+        if kind == "alias":
+            version = int(self.services.registry.aliases.get(name, value)["version"])
+        elif value == STAGE_PRODUCTION:
+            if version is None:
+                raise InvalidParameter(
+                    "Missing value for required parameter 'version': name the version to take out of "
+                    "Production."
+                )
+            found = self.services.registry.versions.get(name, version)
+            if found.get("current_stage") != STAGE_PRODUCTION:
+                raise InvalidParameter(f"Version {version} of model '{name}' is not in Production.")
+        else:
             raise InvalidParameter(
-                f"Invalid value '{target}' for parameter 'target': only an alias can be removed."
+                f"Invalid value '{target}' for parameter 'target': only an alias or the Production "
+                "stage can be removed."
             )
-        version = int(self.services.registry.aliases.get(name, alias)["version"])
         details = {"severity": "high", "target": target, "reason": reason, "operation": "remove"}
         self.services.audit.record_event(
             "promotion.break_glass",
@@ -512,7 +531,10 @@ class PromotionRequests:
             details=details,
         )
         with executing(Execution(break_glass_reason=reason)):
-            self.services.registry.aliases.delete(name, alias)
+            if kind == "alias":
+                self.services.registry.aliases.delete(name, value)
+            else:
+                self.services.registry.versions.transition_stage(name, str(version), STAGE_ARCHIVED, False)
         self.services.registry.events.emit(
             "promotion", "break_glass", {"name": name, "version": str(version), "by": username, **details}
         )

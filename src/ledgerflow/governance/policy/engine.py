@@ -239,7 +239,14 @@ def _approvals(rule: Rule, inputs: GateInputs) -> tuple[bool, Any, Any, str]:
     if inputs.approvers is None:
         raise _Outcome(SKIP, "checked on the promotion request (approve and promote)")
     count = len(set(inputs.approvers))
-    return count >= minimum, count, f">= {minimum}", ""
+    if count >= minimum:
+        return True, count, f">= {minimum}", ""
+    return (
+        False,
+        count,
+        f">= {minimum}",
+        "approvals count only when an approved promotion request is executed",
+    )
 
 
 def _doubles(values: Any) -> dict[str, Any]:

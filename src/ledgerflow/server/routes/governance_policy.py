@@ -171,10 +171,14 @@ def promote_request(services: Services, payload: Payload) -> dict[str, Any]:
 )
 def break_glass(services: Services, payload: Payload) -> dict[str, Any]:
     if payload.boolean("remove", default=False):
-        # Un-set a protected alias: the version is the one it points at now.
+        # Un-set a protected alias (the version is the one it points at now), or take a version
+        # out of Production (the version is named: several may hold the stage).
         return {
             "promotion": services.promotions.break_glass_removal(
-                payload.req_string("name"), payload.req_string("target"), payload.string("reason")
+                payload.req_string("name"),
+                payload.req_string("target"),
+                payload.string("reason"),
+                _version(payload) if payload.raw("version") is not None else None,
             )
         }
     return {
