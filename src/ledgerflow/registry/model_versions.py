@@ -30,6 +30,7 @@ from ledgerflow.store import registry as model_store
 from ledgerflow.store import registry_versions as store
 from ledgerflow.store.database import Database
 from ledgerflow.store.search_registry import search_model_versions
+from ledgerflow.store.search_statements import SearchStatements
 from ledgerflow.tracking.clock import now_ms
 from ledgerflow.tracking.validation import check_length, validate_key
 
@@ -66,6 +67,7 @@ class ModelVersionService:
         self.secrets = secrets or SecretGuard.off()
         self.artifacts = artifacts
         self.sources = SourceResolver(locations)
+        self.statements = SearchStatements()
         # Asked before a stage change; the governance layer installs the promotion gate here.
         self.promotion = PromotionHook()
         # Asked first, before any stage change (signing: refuse versions that do not verify).
@@ -299,6 +301,7 @@ class ModelVersionService:
             order_by=order_by,
             page_token=page_token,
             readable=readable,
+            statements=self.statements,
         )
 
     def download_uri(self, name: str, version: str | int) -> str:

@@ -24,6 +24,7 @@ from ledgerflow.store import registry as store
 from ledgerflow.store import registry_versions as version_store
 from ledgerflow.store.database import Database
 from ledgerflow.store.search_registry import search_registered_models
+from ledgerflow.store.search_statements import SearchStatements
 from ledgerflow.tracking.clock import now_ms
 from ledgerflow.tracking.validation import validate_key
 
@@ -52,6 +53,7 @@ class RegisteredModelService:
         self.secrets = secrets or SecretGuard.off()
         # Asked before a deletion would drop a protected alias (the governance layer's gate).
         self.promotion = PromotionHook()
+        self.statements = SearchStatements()
 
     def _write(self, operation: Any, name: str) -> Any:
         try:
@@ -177,6 +179,7 @@ class RegisteredModelService:
             order_by=order_by,
             page_token=page_token,
             readable=readable,
+            statements=self.statements,
         )
 
     def latest_versions(self, name: str, stages: Sequence[str]) -> list[dict[str, Any]]:

@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ledgerflow.store.database import Database
+from ledgerflow.store.search_statements import SearchStatements
 
-# (conn, filter_string=, max_results=, order_by=, page_token=, readable=) -> (items, token)
+# (conn, filter_string=, max_results=, order_by=, page_token=, readable=, statements=)
+# -> (items, token)
 PageSearch = Callable[..., tuple[list[dict[str, Any]], str | None]]
 
 
@@ -26,6 +28,7 @@ def search_page(
     order_by: list[str],
     page_token: str | None,
     readable: Collection[int] | None,
+    statements: SearchStatements | None = None,
 ) -> dict[str, Any]:
     """``{items_key: [...], "next_page_token": ...}``, each left out when empty (as MLflow does)."""
     conn: Connection
@@ -37,6 +40,7 @@ def search_page(
             order_by=order_by,
             page_token=page_token,
             readable=readable,
+            statements=statements,
         )
     result: dict[str, Any] = {}
     if found:

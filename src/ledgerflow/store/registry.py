@@ -26,8 +26,13 @@ _CHUNK = 500
 
 
 def to_wire(
-    row: Any, tags: Sequence[Any], aliases: Sequence[Any], latest: Sequence[dict[str, Any]]
+    row: Any,
+    tags: Sequence[dict[str, str]],
+    aliases: Sequence[dict[str, str]],
+    latest: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
+    """A model row with its tags (``{key, value}``), aliases (``{alias, version}``) and
+    latest versions, all in wire shape."""
     model: dict[str, Any] = {
         "name": row.name,
         "creation_timestamp": row.creation_time,
@@ -40,52 +45,54 @@ def to_wire(
     if latest:
         model["latest_versions"] = list(latest)
     if tags:
-        model["tags"] = [{"key": t.key, "value": t.value} for t in tags]
+        model["tags"] = list(tags)
     if aliases:
-        model["aliases"] = [{"alias": a.alias, "version": str(a.version)} for a in aliases]
+        model["aliases"] = list(aliases)
     if row.deployment_job_id is not None:
         model["deployment_job_id"] = row.deployment_job_id
     return model
 
 
-def _grouped(conn: Connection, query: Any) -> dict[int, list[Any]]:
-    grouped: dict[int, list[Any]] = {}
-    for row in conn.execute(query):
-        grouped.setdefault(row.registered_model_id, []).append(row)
-    return grouped
+_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+_TAG, _ALIAS = 0, 1
+_tag, _alias = registered_model_tags.c, registered_model_aliases.c
+# Built once with a bound id list (building the statements per page cost more than running
+# them); tags and aliases come back in one round trip, each kind in its own order.
+_MODELS_BY_ID = sa.select(registered_models).where(registered_models.c.registered_model_id.in_(_IDS))
+_EXTRAS_BY_ID = sa.union_all(
+    sa.select(
+        _tag.registered_model_id,
+        sa.literal_column(str(_TAG)).label("kind"),
+        _tag.key.label("entry"),
+        _tag.value.label("value"),
+    ).where(_tag.registered_model_id.in_(_IDS)),
+    sa.select(
+        _alias.registered_model_id,
+        sa.literal_column(str(_ALIAS)),
+        _alias.alias,
+        sa.cast(_alias.version, sa.String(20)),
+    ).where(_alias.registered_model_id.in_(_IDS)),
+).order_by(sa.literal_column("kind"), sa.literal_column("entry"))
 
 
 def load(conn: Connection, model_ids: Sequence[int]) -> list[dict[str, Any]]:
     """Registered models in the order of ``model_ids``; unknown ids are skipped."""
     wanted = list(dict.fromkeys(model_ids))
     rows: dict[int, Any] = {}
-    tags: dict[int, list[Any]] = {}
-    aliases: dict[int, list[Any]] = {}
+    tags: dict[int, list[dict[str, str]]] = {}
+    aliases: dict[int, list[dict[str, str]]] = {}
     latest: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        for row in conn.execute(
-            sa.select(registered_models).where(registered_models.c.registered_model_id.in_(chunk))
-        ):
+        chunk = {"ids": wanted[start : start + _CHUNK]}
+        for row in conn.execute(_MODELS_BY_ID, chunk):
             rows[row.registered_model_id] = row
-        tags.update(
-            _grouped(
-                conn,
-                sa.select(registered_model_tags)
-                .where(registered_model_tags.c.registered_model_id.in_(chunk))
-                .order_by(registered_model_tags.c.key),
-            )
-        )
-        aliases.update(
-            _grouped(
-                conn,
-                sa.select(registered_model_aliases)
-                .where(registered_model_aliases.c.registered_model_id.in_(chunk))
-                .order_by(registered_model_aliases.c.alias),
-            )
-        )
+        for model_id, kind, entry, value in conn.execute(_EXTRAS_BY_ID, chunk):
+            if kind == _TAG:
+                tags.setdefault(model_id, []).append({"key": entry, "value": value})
+            else:
+                aliases.setdefault(model_id, []).append({"alias": entry, "version": value})
         # MLflow leaves aliases out of latest_versions (BC-35); GetModelVersion has them.
-        latest.update(versions.latest_versions(conn, chunk))
+        latest.update(versions.latest_versions(conn, chunk["ids"]))
     return [
         to_wire(rows[i], tags.get(i, []), aliases.get(i, []), latest.get(i, [])) for i in wanted if i in rows
     ]
