@@ -1,4 +1,20 @@
-"""The SBOM of each version: generated from the registry, the run and the stored files."""
+"""The SBOM of each version: generated from the registry, the run and the stored files.
+
+At registration the document is stored, attested (its SHA-256 in a signed statement bound to
+the manifest digest) and written into the version's folder as ``sbom/cyclonedx.json``, where
+``mlflow artifacts download`` and ``download_artifacts`` find it. That file is outside every
+signature (``manifest.py``); :meth:`SbomService.file_problem` checks it against the
+attestations instead, and signature verification calls it, so a changed SBOM file is refused
+like a changed model file.
+
+Versions registered from the same source share one folder, so the file there belongs to the
+first of them: a later version leaves it (each version's own document is the API's), and the
+file verifies against the attestation of any version stored at that location. When the server
+cannot write into the folder (read-only storage or credentials, a ``sbom`` file in the way, a
+secret the upload screen refuses), registration goes on without the file: the SBOM is still
+stored, attested and served by the API, and a warning names the reason. A version with no
+files at all gets no file either (there is no folder to put it in).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +32,8 @@ from ledgerflow.governance.sbom.cyclonedx_bom import (
     render,
 )
 from ledgerflow.governance.signing import records
-from ledgerflow.governance.signing.manifest import Manifest
+from ledgerflow.governance.signing.attestations import PREDICATE_SBOM
+from ledgerflow.governance.signing.manifest import SBOM_FILE, Manifest
 from ledgerflow.governance.signing.records import VersionRef
 from ledgerflow.governance.signing.version_files import FilesSnapshot, VersionFiles
 from ledgerflow.tracking.clock import now_ms
@@ -24,6 +41,7 @@ from ledgerflow.tracking.clock import now_ms
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from ledgerflow.governance.signing.attestations import AttestationService
     from ledgerflow.registry.model_versions import ModelVersionService
     from ledgerflow.store.database import Database
     from ledgerflow.tracking.runs import RunService
@@ -32,6 +50,8 @@ log = logging.getLogger(__name__)
 _TASK_TAGS = ("task", "ledgerflow.task", "mlflow.task")
 # The files an SBOM reads besides hashing them all.
 SBOM_TEXT_FILES = ("requirements.txt", "MLmodel")
+# What registration did about the SBOM file (place_file).
+WRITTEN, PRESENT, KEPT, NOT_WRITTEN = "written", "present", "kept", "not written"
 
 
 def _tags(items: Any) -> dict[str, str]:
@@ -42,12 +62,18 @@ class SbomService:
     namespace = "sbom"
 
     def __init__(
-        self, db: Database, files: VersionFiles, runs: RunService, versions: ModelVersionService
+        self,
+        db: Database,
+        files: VersionFiles,
+        runs: RunService,
+        versions: ModelVersionService,
+        attestations: AttestationService | None = None,
     ) -> None:
         self.db = db
         self.files = files
         self.runs = runs
         self.versions = versions
+        self.attestations = attestations
         # Loaded on the first explicit generation, never by registration (see render()).
         self.schema = SchemaCheck()
 
@@ -109,10 +135,84 @@ class SbomService:
     def facts_for(self, name: str, version: int) -> dict[str, Any]:
         try:
             with self.db.read() as conn:
-                row = records.sbom_row(conn, records.find_version(conn, name, version))
+                ref = records.find_version(conn, name, version)
+                row = records.sbom_row(conn, ref)
         except Exception:
             return {}
-        return {"present": row is not None, "digest": row.digest if row is not None else None}
+        try:
+            in_folder = self.files.sbom_digest(ref) is not None
+        except Exception:
+            in_folder = False  # files this server cannot read
+        return {
+            "present": row is not None,
+            "digest": row.digest if row is not None else None,
+            "file": SBOM_FILE if in_folder else None,
+        }
+
+    # -- the file in the version's folder ---------------------------------------------------
+
+    def place_file(self, ref: VersionRef, text: str, digest: str) -> str:
+        """Write the just-attested SBOM ``text`` (SHA-256 ``digest``) as the version's
+        ``sbom/cyclonedx.json``; returns what happened (WRITTEN, PRESENT: those bytes are
+        there already, KEPT: another version's attested SBOM is there, NOT_WRITTEN)."""
+        try:
+            existing = self.files.sbom_digest(ref)
+            if existing == digest:
+                return PRESENT
+            if existing is not None and existing in self._attested(ref, shared=True):
+                return KEPT
+            # Anything else at that path (a file the model brought, or a changed one) is not a
+            # record of this server, so it is replaced.
+            self.files.write_sbom(ref, text)
+        except Exception as error:  # storage errors of every backend; never fail a registration
+            reason = getattr(error, "message", None) or str(error) or type(error).__name__
+            log.warning(
+                "The SBOM of %s version %s is not written to %s in its folder: %s (it is stored "
+                "and served by the API)",
+                ref.name,
+                ref.version,
+                SBOM_FILE,
+                reason,
+            )
+            return NOT_WRITTEN
+        return WRITTEN
+
+    def file_problem(self, ref: VersionRef) -> str | None:
+        """Why the version's ``sbom/cyclonedx.json`` cannot be trusted, or None (it matches
+        a valid SBOM attestation, or there is no such file)."""
+        digest = self.files.sbom_digest(ref)
+        if digest is None or digest in self._attested(ref, shared=False):
+            return None
+        if digest in self._attested(ref, shared=True):
+            return None
+        return (
+            f"{SBOM_FILE} changed after registration: its SHA-256 {digest[:12]}... matches no valid "
+            "SBOM attestation"
+        )
+
+    def _attested(self, ref: VersionRef, *, shared: bool) -> set[str]:
+        """The SBOM digests that valid attestations vouch for: this version's own, or (shared)
+        those of every version stored at the same location."""
+        if self.attestations is None:
+            return set()
+        with self.db.read() as conn:
+            ids = (
+                [
+                    row.attestation_id
+                    for row in records.attestations_at(conn, ref.storage_location, PREDICATE_SBOM)
+                ]
+                if shared
+                else [row.attestation_id for row in records.attestation_rows(conn, ref, PREDICATE_SBOM)]
+            )
+        found: set[str] = set()
+        for attestation_id in ids:
+            if not self.attestations.verify(attestation_id).valid:
+                continue
+            predicate = self.attestations.get(attestation_id).predicate
+            value = predicate.get("sbom_sha256") if isinstance(predicate, dict) else None
+            if isinstance(value, str):
+                found.add(value)
+        return found
 
 
 def facts_from(

@@ -7,6 +7,12 @@ digest for the same directory: SHA-256 over the concatenated raw per-file digest
 Files come from a :class:`FileSource`: a local directory (the CLI, ``load_model`` after
 download) or the server's artifact repository (local disk or S3). Symbolic links are not
 followed and are refused in a local directory (OMS ``allow_symlinks: false``).
+
+One file is never part of a manifest: ``sbom/cyclonedx.json``, which the server writes into a
+version's folder after registration. The SBOM describes the signed files (it carries the
+manifest digest), so it cannot be among them; its own integrity is its SBOM attestation, and
+signatures list it under OMS ``ignore_paths``, as OMS tools leave out their own signature
+files. Only that exact path is left out: any other file, in ``sbom/`` or elsewhere, is signed.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ if TYPE_CHECKING:
     from ledgerflow.artifacts.repository import ArtifactRepository
 
 HASH_TYPE = "sha256"
+SBOM_FILE = "sbom/cyclonedx.json"
+UNSIGNED_FILES = frozenset({SBOM_FILE})
 _READ_SIZE = 1024 * 1024
+
+
+def is_unsigned(name: str) -> bool:
+    """Whether a relative path is left out of every manifest (see the module docstring)."""
+    return name in UNSIGNED_FILES
 
 
 def order_key(name: str) -> tuple[str, ...]:
@@ -78,7 +91,8 @@ def root_digest(digests: Iterable[str]) -> str:
 
 
 class FileSource(Protocol):
-    """The regular files below one directory."""
+    """The regular files below one directory that a manifest covers (all but
+    :data:`UNSIGNED_FILES`)."""
 
     def names(self) -> list[str]: ...
 
@@ -112,7 +126,7 @@ class LocalDirectory:
                         "model directories with links cannot be signed or verified."
                     )
             found.extend((base / name).relative_to(self.root).as_posix() for name in files)
-        return sorted(found, key=order_key)
+        return sorted((name for name in found if not is_unsigned(name)), key=order_key)
 
     def chunks(self, name: str) -> Iterator[bytes]:
         with (self.root / name).open("rb") as handle:
@@ -136,7 +150,8 @@ class RepositoryDirectory:
 
     def names(self) -> list[str]:
         cut = len(self.prefix) + 1 if self.prefix else 0
-        return sorted((path[cut:] for path in self._walk(self.prefix)), key=order_key)
+        names = (path[cut:] for path in self._walk(self.prefix))
+        return sorted((name for name in names if not is_unsigned(name)), key=order_key)
 
     def chunks(self, name: str) -> Iterator[bytes]:
         stream = self.repo.open_read(f"{self.prefix}/{name}" if self.prefix else name)

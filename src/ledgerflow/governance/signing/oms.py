@@ -12,8 +12,11 @@ reference tool, while our verifier refuses a bundle whose binding names another 
 signature made for version 3 cannot be replayed onto version 4 even with identical files.
 
 OMS lets a signer exclude paths (``ignore_paths``). We only honour the git metadata names the
-reference signer excludes by default; a bundle excluding anything else is refused, because
-an excluded file would be served without being signed.
+reference signer excludes by default and the version's SBOM file (``sbom/cyclonedx.json``,
+written by the server after registration and checked against its own attestation, see
+``manifest.py``), which our signatures list there so that OMS verifiers skip it too; a bundle
+excluding anything else is refused, because an excluded file would be served without being
+signed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerflow.governance.signing import dsse
 from ledgerflow.governance.signing.keys import SigningKey
-from ledgerflow.governance.signing.manifest import HASH_TYPE, Manifest, Resource, root_digest
+from ledgerflow.governance.signing.manifest import (
+    HASH_TYPE,
+    UNSIGNED_FILES,
+    Manifest,
+    Resource,
+    is_unsigned,
+    root_digest,
+)
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 GIT_PATHS = frozenset({".git", ".gitattributes", ".github", ".gitignore"})
@@ -65,7 +75,12 @@ class Binding:
 
 def statement_for(manifest: Manifest, model_name: str, binding: Binding | None) -> dict[str, Any]:
     predicate: dict[str, Any] = {
-        "serialization": {"method": "files", "hash_type": HASH_TYPE, "allow_symlinks": False},
+        "serialization": {
+            "method": "files",
+            "hash_type": HASH_TYPE,
+            "allow_symlinks": False,
+            "ignore_paths": sorted(UNSIGNED_FILES),
+        },
         "resources": [resource.to_json() for resource in manifest.resources],
     }
     if binding is not None:
@@ -90,9 +105,12 @@ class SignedManifest:
 
     def differences(self, actual: Manifest) -> list[str]:
         """How ``actual`` (all files of the directory) differs from what was signed; files
-        under the git names the signer excluded do not count."""
+        under the git names the signer excluded do not count, nor does the SBOM file on
+        either side (a signer that hashed it, e.g. the reference tool on a downloaded
+        version, does not make it part of the model)."""
         kept = Manifest(tuple(r for r in actual.resources if r.name.split("/", 1)[0] not in self.ignored))
-        return kept.differences(self.manifest)
+        signed = Manifest(tuple(r for r in self.manifest.resources if not is_unsigned(r.name)))
+        return kept.differences(signed)
 
 
 def _text(value: Any, what: str) -> str:
@@ -137,7 +155,7 @@ def read_statement(statement: dict[str, Any]) -> SignedManifest:
     ignored = serialization.get("ignore_paths") or []
     if not isinstance(ignored, list) or not all(isinstance(p, str) for p in ignored):
         raise SignatureError("serialization.ignore_paths is not a list of paths.")
-    extra = sorted({p.strip("/") for p in ignored} - GIT_PATHS)
+    extra = sorted({p.strip("/") for p in ignored} - GIT_PATHS - UNSIGNED_FILES)
     if extra:
         raise SignatureError(f"The signature leaves files unsigned (ignore_paths {extra}).")
     resources = predicate.get("resources")

@@ -151,3 +151,26 @@ def model_name(conn: Connection, registered_model_id: int) -> str:
         registered_models.c.registered_model_id == registered_model_id
     )
     return str(conn.execute(query).scalar_one())
+
+
+def attestations_at(conn: Connection, storage_location: str, predicate_type: str) -> list[Any]:
+    """Attestations of ``predicate_type`` about any version stored at ``storage_location``
+    (versions registered from the same source share its folder), oldest first."""
+    from ledgerflow.store.schema import model_versions
+
+    query = (
+        sa.select(attestations.c.attestation_id)
+        .join(
+            model_versions,
+            sa.and_(
+                model_versions.c.registered_model_id == attestations.c.registered_model_id,
+                model_versions.c.version == attestations.c.version,
+            ),
+        )
+        .where(
+            model_versions.c.storage_location == storage_location,
+            attestations.c.predicate_type == predicate_type,
+        )
+        .order_by(attestations.c.creation_time, attestations.c.attestation_id)
+    )
+    return list(conn.execute(query))

@@ -13,13 +13,16 @@ With ``require_signature`` a version without a valid signature is created
 serving and promotion call :meth:`SignatureService.enforce`, which re-hashes the stored files
 and re-checks the key: a changed byte, an added or removed file, or a revoked key is refused
 whatever the setting, an unsigned version is refused when signatures are required, and every
-refusal is an audit record naming the key id.
+refusal is an audit record naming the key id. The version's ``sbom/cyclonedx.json`` is not
+signed (``manifest.py``); on a signed version it must match its SBOM attestation instead
+(``sbom_check``), or the version is refused the same way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,7 @@ from ledgerflow.errors import InvalidParameter, LedgerflowError, PermissionDenie
 from ledgerflow.governance.signing import dsse, oms, records
 from ledgerflow.governance.signing.auditing import SigningAudit
 from ledgerflow.governance.signing.keys import SigningKey, load_public_key
-from ledgerflow.governance.signing.manifest import Manifest
+from ledgerflow.governance.signing.manifest import Manifest, is_unsigned
 from ledgerflow.governance.signing.records import VersionRef
 from ledgerflow.governance.signing.trust_store import TrustStore, UntrustedKey
 from ledgerflow.governance.signing.version_files import VersionFiles
@@ -110,6 +113,9 @@ class SignatureService:
         self.audit = audit
         self.sign_at_registration = sign_at_registration
         self.require_signature = require_signature
+        # Set by the subsystem once the SBOM service exists: why the version's SBOM file
+        # cannot be trusted, or None.
+        self.sbom_check: Callable[[VersionRef], str | None] | None = None
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -264,6 +270,8 @@ class SignatureService:
         if problem is None:
             differences = signed.differences(actual)
             problem = "; ".join(differences[:5]) if differences else None
+        if problem is None and self.sbom_check is not None:
+            problem = self.sbom_check(ref)
         if problem is not None:
             return SignatureState(INVALID, manifest_digest=actual.digest, reason=problem, **base)
         return SignatureState(VALID, manifest_digest=signed.manifest.digest, **base)
@@ -327,7 +335,11 @@ class SignatureService:
                 problem = _binding(ref).problem_with(signed.binding)
             except (UntrustedKey, oms.SignatureError, dsse.EnvelopeError) as error:
                 problem = str(error)
-            if problem is None:
+            if problem is None and is_unsigned(path.strip("/")):
+                # Checked against its attestation, not the signature; a missing file is the
+                # download's own 404.
+                problem = self.sbom_check(ref) if self.sbom_check is not None else None
+            elif problem is None:
                 expected = signed.manifest.by_name().get(path.strip("/"))
                 if expected is None:
                     problem = f"file not signed: {path}"

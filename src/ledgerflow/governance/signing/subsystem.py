@@ -62,11 +62,12 @@ class SigningSubsystem:
         facts.register(self.sboms)
 
     def _after_registration(self, event: RegistryEvent) -> None:
-        # After the version committed: its SBOM, then the SBOM and training provenance
-        # attestations, all bound to the manifest digest. A failure here is logged by the
-        # event hook and never undoes the registration. The version, its run and its files
-        # are each read once here and shared by the three records (each still its own
-        # audited transaction, as before).
+        # After the version committed: its SBOM, then the SBOM attestation, the SBOM file in
+        # the version's folder and the training provenance attestation, all bound to the
+        # manifest digest. A failure here is logged by the event hook and never undoes the
+        # registration. The version, its run and its files are each read once here and shared
+        # by the records (each still its own audited transaction, as before). This listener
+        # is subscribed before the scanner's, so the scan sees the SBOM file with the rest.
         if event.name != "model_version.created":
             return
         name, version = str(event.data["name"]), str(event.data["version"])
@@ -93,6 +94,9 @@ class SigningSubsystem:
             manifest.digest,
             {"sbom_sha256": digest, "format": "CycloneDX", "specVersion": "1.6"},
         )
+        if manifest.resources:
+            # A version with no files has no folder to put it in; the API still serves it.
+            self.sboms.place_file(ref, text, digest)
         if ref.run_id:
             if run is None:
                 # No provenance without the run (logged by the event hook, as before).
@@ -133,14 +137,17 @@ def build_signing(
         sign_at_registration=config.sign_models_at_registration,
         require_signature=config.require_signature,
     )
+    attestations = AttestationService(db, trust, key, files, signing_audit)
+    sboms = SbomService(db, files, runs, registry.versions, attestations)
+    signatures.sbom_check = sboms.file_problem
     return SigningSubsystem(
         key=key,
         trust=trust,
         files=files,
         audit=signing_audit,
-        attestations=AttestationService(db, trust, key, files, signing_audit),
+        attestations=attestations,
         signatures=signatures,
-        sboms=SbomService(db, files, runs, registry.versions),
+        sboms=sboms,
         registry=registry,
         runs=runs,
     )

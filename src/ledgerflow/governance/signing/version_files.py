@@ -7,7 +7,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ledgerflow.artifacts.service import ArtifactService
-from ledgerflow.governance.signing.manifest import Manifest, RepositoryDirectory, Resource, hash_source
+from ledgerflow.errors import ResourceDoesNotExist
+from ledgerflow.governance.signing.manifest import (
+    SBOM_FILE,
+    Manifest,
+    RepositoryDirectory,
+    Resource,
+    hash_source,
+)
 from ledgerflow.governance.signing.records import VersionRef
 
 TEXT_LIMIT = 4 * 1024 * 1024
@@ -68,3 +75,21 @@ class VersionFiles:
             if len(data) > limit:
                 return None
         return data.decode("utf-8", errors="replace")
+
+    def sbom_digest(self, ref: VersionRef) -> str | None:
+        """The SHA-256 of the version's ``sbom/cyclonedx.json``, or None when it has none."""
+        directory = self.directory(ref)
+        hasher = hashlib.sha256()
+        try:
+            for block in directory.chunks(SBOM_FILE):
+                hasher.update(block)
+        except ResourceDoesNotExist:
+            return None
+        return hasher.hexdigest()
+
+    def write_sbom(self, ref: VersionRef, text: str) -> None:
+        """Store ``text`` as the version's ``sbom/cyclonedx.json`` through the artifact
+        service, so its digest is recorded like every stored file's (and the server's
+        upload checks see it). Raises whatever keeps the server from writing there."""
+        target = self.artifacts.file_under(ref.storage_location, SBOM_FILE)
+        self.artifacts.store(target, [text.encode("utf-8")], "application/json")
