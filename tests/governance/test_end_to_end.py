@@ -216,8 +216,9 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     assert granted.exit_code == 0, granted.output
     evaluate = ["evaluate", "--data", "holdout.csv", "--target", "y", "--sensitive", "sex", "--json", "-m"]
     # alice trained the models: the numbers the gate trusts are not hers to report.
-    own = flow.cli(*evaluate, f"models:/{MODEL}/2")
-    assert own.exit_code != 0 and "needs the evaluator role" in str(own.exception), own.output
+    self_reported = flow.cli(*evaluate, f"models:/{MODEL}/2")
+    assert self_reported.exit_code != 0, self_reported.output
+    assert "needs the evaluator role" in str(self_reported.exception)
     evaluator = flow.cli(
         "grants", "create", "registered-model", MODEL, "user:ci-bot", "evaluator", "--backend-store-uri",
         flow.store, user=None,
