@@ -268,3 +268,31 @@ def test_mlflow222_cannot_load_malicious_run_models(live_server: Any, tmp_path: 
         f"runs:/{result['runs']['clean']}/model", tracking_uri=live_server.url
     )
     assert clean.predict(np.zeros((2, 4))).shape == (2,)
+
+
+def test_mlflow3_gets_no_whole_file_swapped_behind_the_server(live_server: Any, tmp_path: Path) -> None:
+    """A clean model's pickle replaced in the store by a malicious one of the same size: the
+    server hashes the bytes it serves and cuts the stream, so the stock client fails."""
+    import pickle
+
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    mlflow.set_tracking_uri(live_server.url)
+    mlflow.set_experiment("stock-swap")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(p.forest(), name="model", serialization_format="cloudpickle")
+    logged = mlflow.get_logged_model(info.model_id)
+    rest = logged.artifact_location.split("mlflow-artifacts:", 1)[1].strip("/")
+    path = Path(live_server.config.artifacts_destination) / rest / "model.pkl"
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(Touch(str(marker)), protocol=4)
+    path.write_bytes(evil + b"\x00" * (path.stat().st_size - len(evil)))  # pickle.load stops at STOP
+    destination = tmp_path / "download"
+    destination.mkdir()
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException, match="model.pkl"):
+        mlflow.pyfunc.load_model(info.model_uri, dst_path=str(destination))
+    assert not marker.exists()

@@ -133,10 +133,18 @@ def check_downloaded_files(what: str, scan: dict[str, Any] | None, directory: Pa
 
 @contextmanager
 def refusals_are_unsafe(what: str) -> Iterator[None]:
-    """A download the server refused because of a scan (403) is an unsafe model."""
+    """A download the server refused because of a scan (403), or cut short (it stops sending a
+    model file whose bytes are not those it scanned), is an unsafe model: nothing loads."""
+    import httpx
+
     try:
         yield
     except RestError as error:
         if error.error_code == "PERMISSION_DENIED" and "scan" in (error.message or ""):
             raise UnsafeModel(f"Refusing to load {what}: {error.message}") from None
         raise
+    except httpx.RemoteProtocolError as error:
+        raise UnsafeModel(
+            f"Refusing to load {what}: a file download ended early ({error}); the server stops "
+            "sending a model file whose bytes differ from the ones it scanned."
+        ) from None
