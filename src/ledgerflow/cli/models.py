@@ -101,6 +101,30 @@ def models() -> None:
     show_default=True,
     help="Largest /invocations body; larger ones get 413 REQUEST_LIMIT_EXCEEDED before being read.",
 )
+@click.option(
+    "--max-batch-rows",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Batch requests that arrive while the model is predicting into one call of up to this "
+    "many rows (e.g. 1000; 0: one call per request). Only for scikit-learn models fed a float "
+    "matrix; float outputs may then differ in the last bits from unbatched answers.",
+)
+@click.option(
+    "--batch-wait-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Hold a batch open this long to gather more requests (0: batch only what already waits).",
+)
+@click.option(
+    "--inline-ms",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Predict on the server's event loop, skipping the hop to the model's thread, when the "
+    "predict is expected to take at most this long (never over a tenth of --timeout; 0: never).",
+)
 def serve(
     model_uri: str,
     host: str,
@@ -114,6 +138,9 @@ def serve(
     allowed_hosts: tuple[str, ...],
     allow_globals: tuple[str, ...],
     max_request_bytes: int,
+    max_batch_rows: int,
+    batch_wait_ms: float,
+    inline_ms: float,
     **monitor: Any,
 ) -> None:
     """Serve MLflow's scoring protocol (/invocations, /ping, /health, /version).
@@ -125,6 +152,7 @@ def serve(
     from ledgerflow.models.pyfunc_model import load_model
     from ledgerflow.models.scoring.app import serve as run_server
     from ledgerflow.models.scoring.auth import LOOPBACK, check_bind, resolve_token
+    from ledgerflow.models.scoring.batching import BatchSettings
     from ledgerflow.security.web.hosts import HostPolicy, default_allowed_hosts
 
     token = resolve_token(auth_token, auth_token_file)
@@ -165,6 +193,7 @@ def serve(
             auth_token=token,
             allowed_hosts=hosts,
             max_request_bytes=max_request_bytes,
+            batching=BatchSettings(max_batch_rows, batch_wait_ms / 1000, inline_ms / 1000),
         )
     finally:
         if sampler is not None:

@@ -126,6 +126,14 @@ def _enforce_named_columns(frame: Any, schema: Schema) -> Any:
             message += f" Note that there were extra inputs: {extra}."
         raise InvalidParameter(message)
     kept = [n for n in names if n in present]
+    if len(set(present)) != len(present):
+        # A signature column given twice: pandas would hand back a frame where a column is
+        # expected. Repeated extra columns are dropped like any extra column.
+        repeated = [n for n in kept if present.count(n) > 1]
+        if repeated:
+            raise InvalidParameter(
+                f"The input has duplicate columns {repeated}; each column may appear once."
+            )
     # Selecting and reassigning columns costs ~0.1 ms each in pandas; skip both when the
     # frame already has the signature's columns, in order, of the signature's types.
     frame = frame.copy() if kept == present else frame[kept].copy()

@@ -23,7 +23,11 @@ REQUIRED_FORMAT = (
 )
 
 
-def _loads(body: bytes) -> Any:
+# parse_json's "body not decoded yet".
+NOT_DECODED: Any = object()
+
+
+def decode_json(body: bytes) -> Any:
     """The decoded body. orjson first (about 5x faster on row data); anything it refuses
     (NaN literals, big integers, UTF-16 bodies) goes to the stdlib parser, whose result or
     error message is the one MLflow's server gives. The stdlib parser recurses once per
@@ -52,9 +56,15 @@ def _cast_to_schema(frame: Any, schema: Schema | None) -> Any:
         return frame
     # One lookup of every column's dtype: frame[name] builds a Series each time, which was
     # most of the parse time for small bodies.
-    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True)) if frame.columns.is_unique else None
+    unique = frame.columns.is_unique
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True)) if unique else None
+    # A name given twice selects a frame, not a column: left as it is for schema enforcement
+    # to refuse (or drop, when the signature does not name it).
+    repeated = set() if unique else set(frame.columns[frame.columns.duplicated()])
     for spec in schema.inputs:
         if not isinstance(spec, ColSpec) or spec.name not in frame.columns or spec.raw is not None:
+            continue
+        if spec.name in repeated:
             continue
         if spec.type in ("string", "binary", "datetime", "boolean"):
             continue
@@ -172,13 +182,19 @@ def _tf_serving(key: str, value: Any, schema: Schema | None) -> Any:
         raise BadRequest(f"Failed to parse data as TF serving input. Error: '{error}'") from None
 
 
-def parse_json(body: bytes, schema: Schema | None, max_depth: int = 64) -> tuple[Any, Any]:
+def parse_json(
+    body: bytes, schema: Schema | None, max_depth: int = 64, *, decoded: Any = NOT_DECODED
+) -> tuple[Any, Any]:
     """(model input, params) from a JSON request body nested at most *max_depth* levels
-    (the tracking server's bound: deeper input only makes pandas and numpy recurse)."""
-    try:
-        decoded = _loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(f"Ensure that input is a valid JSON formatted string. Error: '{error}'") from None
+    (the tracking server's bound: deeper input only makes pandas and numpy recurse);
+    *decoded* is the body already decoded by :func:`decode_json`, when it was."""
+    if decoded is NOT_DECODED:
+        try:
+            decoded = decode_json(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BadRequest(
+                f"Ensure that input is a valid JSON formatted string. Error: '{error}'"
+            ) from None
     check_depth(body, decoded, max_depth)
     if isinstance(decoded, list):
         raise BadRequest(f"{REQUIRED_FORMAT}. Received a list.")
