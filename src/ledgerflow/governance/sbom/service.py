@@ -195,24 +195,12 @@ class SbomService:
         those of every version stored at the same location."""
         if self.attestations is None:
             return set()
-        with self.db.read() as conn:
-            ids = (
-                [
-                    row.attestation_id
-                    for row in records.attestations_at(conn, ref.storage_location, PREDICATE_SBOM)
-                ]
-                if shared
-                else [row.attestation_id for row in records.attestation_rows(conn, ref, PREDICATE_SBOM)]
-            )
-        found: set[str] = set()
-        for attestation_id in ids:
-            if not self.attestations.verify(attestation_id).valid:
-                continue
-            predicate = self.attestations.get(attestation_id).predicate
-            value = predicate.get("sbom_sha256") if isinstance(predicate, dict) else None
-            if isinstance(value, str):
-                found.add(value)
-        return found
+        predicates = self.attestations.valid_predicates(ref, PREDICATE_SBOM, same_location=shared)
+        return {
+            value
+            for predicate in predicates
+            if isinstance(predicate, dict) and isinstance(value := predicate.get("sbom_sha256"), str)
+        }
 
 
 def facts_from(

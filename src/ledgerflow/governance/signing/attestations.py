@@ -254,6 +254,16 @@ class AttestationService:
         """Check the signature (trust store at creation time), the predicate type and the
         binding to the stored version and digest."""
         found = self.get(attestation_id)
+        check = self.check(found)
+        if check.valid and check_files:
+            files_match = (
+                self.files.manifest(self._ref(found.name, found.version)).digest == found.manifest_digest
+            )
+            return AttestationCheck(found.attestation_id, True, check.key_id, None, files_match)
+        return check
+
+    def check(self, found: Attestation) -> AttestationCheck:
+        """:meth:`verify` on an attestation already read (signature and binding only)."""
         try:
             opened = dsse.open_bundle(found.bundle)
             key = self.trust.trusted(opened.key_hint, found.creation_time)
@@ -263,12 +273,21 @@ class AttestationService:
         problem = _binding_problem(statement, found)
         if problem is not None:
             return AttestationCheck(found.attestation_id, False, key.key_id, problem)
-        files_match = None
-        if check_files:
-            files_match = (
-                self.files.manifest(self._ref(found.name, found.version)).digest == found.manifest_digest
+        return AttestationCheck(found.attestation_id, True, key.key_id)
+
+    def valid_predicates(
+        self, ref: VersionRef, predicate_type: str, *, same_location: bool = False
+    ) -> tuple[Any, ...]:
+        """The predicates of the valid ``predicate_type`` attestations about ``ref``, or, with
+        ``same_location``, about any version stored at ``ref``'s storage location."""
+        with self.db.read() as conn:
+            rows = (
+                records.attestations_at(conn, ref.storage_location, predicate_type)
+                if same_location
+                else records.attestation_rows(conn, ref, predicate_type)
             )
-        return AttestationCheck(found.attestation_id, True, key.key_id, None, files_match)
+        found = [self._from_row(row, ref.name) for row in rows]
+        return tuple(item.predicate for item in found if self.check(item).valid)
 
 
 def _binding_problem(statement: dict[str, Any], found: Attestation) -> str | None:

@@ -159,7 +159,7 @@ def attestations_at(conn: Connection, storage_location: str, predicate_type: str
     from ledgerflow.store.schema import model_versions
 
     query = (
-        sa.select(attestations.c.attestation_id)
+        sa.select(attestations)
         .join(
             model_versions,
             sa.and_(
