@@ -1,10 +1,12 @@
 """Evaluation results that gates count come only from evaluators (a role only an administrator
 grants) and admins: a model's own managers and editors are refused (403) and nothing is stored;
 each record names its principal and dataset digest, and the policy evaluation's inputs carry
-both. Without authentication anyone may record, as before."""
+both. Without authentication anyone may record, as before; once it is on, such results no longer
+count."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,34 @@ def test_client_and_cli_say_what_is_missing(
     assert len(refused.stderr.strip().splitlines()) == 1
     # Computing without recording needs no role.
     assert invoke([*args, "--no-log", "--tracking-uri", f"sqlite:///{tmp_path / 'local.db'}"]).exit_code == 0
+
+
+def test_results_recorded_without_authentication_do_not_count_once_it_is_on(
+    make_client: Callable[[ServerConfig], TestClient], tmp_path: Path
+) -> None:
+    open_config = dataclasses.replace(_config(tmp_path), auth_required=False)
+    before = make_client(open_config)
+    ok(before.post("/api/2.0/mlflow/registered-models/create", json={"name": "credit-default"}))
+    ok(
+        before.post(
+            "/api/2.0/mlflow/model-versions/create", json={"name": "credit-default", "source": SOURCE}
+        )
+    )
+    body = {"name": "credit-default", "version": "1", "task": "classification", "row_count": 10,
+            "metrics": {"accuracy": 0.99}, "dataset_digest": DIGEST}  # fmt: skip
+    recorded = ok(before.post(_CREATE, json=body))["evaluation"]
+    # Without authentication anyone records, and the result is a fact, as before.
+    assert recorded["recorded_by"]["via"] == "local"  # the no-auth server's single local user
+    facts = before.app.state.services.facts.collect("credit-default", 1)  # type: ignore[attr-defined]
+    assert facts["evaluation"]["metrics"] == {"accuracy": 0.99}
+
+    # The same store behind a server with authentication: that result is listed, not counted.
+    after = make_client(_config(tmp_path))
+    services = after.app.state.services  # type: ignore[attr-defined]
+    services.auth.create_user(ADMIN, PASSWORD, is_admin=True)
+    listed = ok(after.get(f"{LF}/evaluations/list", params={"name": "credit-default", "version": "1"},
+                          headers=basic(ADMIN)))["evaluations"]  # fmt: skip
+    assert [e["evaluation_id"] for e in listed] == [recorded["evaluation_id"]]
+    assert services.facts.collect("credit-default", 1).get("evaluation", {}) == {}
+    ok(after.post(_CREATE, json={**body, "metrics": {"accuracy": 0.91}}, headers=basic(ADMIN)))
+    assert services.facts.collect("credit-default", 1)["evaluation"]["metrics"] == {"accuracy": 0.91}

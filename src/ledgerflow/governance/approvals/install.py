@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 def install_promotion_governance(services: Services) -> tuple[PolicyService, PromotionRequests]:
     policies = PolicyService(services)
+    # With authentication, gates count only evaluation results an authenticated evaluator or
+    # admin recorded (not ones from before, or from while authentication was off).
+    services.monitoring.evaluations.authenticated_only = services.authz.enabled
     requests = PromotionRequests(services, policies)
     # One gate, asked by both the alias service and the stage-transition code.
     hook = PromotionHook()

@@ -125,6 +125,17 @@ class EvaluationService:
     def __init__(self, db: Database, experiments: ExperimentService) -> None:
         self.db = db
         self.experiments = experiments
+        # Set when the server authenticates callers (governance/approvals/install.py): then
+        # only results an authenticated principal recorded (an evaluator or an admin, as the
+        # route allows) are facts. Older records, and ones made while authentication was off,
+        # stay listed but no gate counts them.
+        self.authenticated_only = False
+
+    def _counts(self, row: Any) -> bool:
+        if not self.authenticated_only:
+            return True
+        recorded_by = json.loads(row.summary).get("recorded_by") or {}
+        return recorded_by.get("via") not in (None, "unauthenticated", "local")
 
     def record(
         self,
@@ -228,12 +239,13 @@ class EvaluationService:
         "recorded_by", "evaluated_at"}`` plus ``fairness_status``; ``{}`` when there is none."""
         with self.db.read() as conn:
             try:
-                _, rows = self._rows(conn, name, str(version), 1)
+                _, rows = self._rows(conn, name, str(version), LIST_MAX_RESULTS)
             except (ResourceDoesNotExist, InvalidParameter):
                 return {}
-        if not rows:
+        # The newest one that counts (fails closed: none among the newest, no facts).
+        row = next((r for r in rows if self._counts(r)), None)
+        if row is None:
             return {}
-        row = rows[0]
         summary = json.loads(row.summary)
         return {
             "metrics": summary.get("metrics", {}),
