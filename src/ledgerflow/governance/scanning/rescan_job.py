@@ -114,7 +114,7 @@ class UpgradeRescan:
 
     # -- the lease -------------------------------------------------------------------------
 
-    def _claim(self) -> bool:
+    def claim(self) -> bool:
         def claim(conn: Connection) -> bool:
             now = now_ms()
             values = {
@@ -153,12 +153,15 @@ class UpgradeRescan:
 
         return bool(self.db.run_write(renew, audit=False))
 
-    def _release(self) -> None:
+    def _release(self, *, finished: bool) -> None:
+        """Give the lease up: done, or stopping early (so the next start resumes at once; a
+        replica that dies instead holds it until it lapses)."""
+
         def release(conn: Connection) -> None:
             conn.execute(
                 scan_jobs.update()
                 .where(_j.job == JOB, _j.owner == self.owner)
-                .values(lease_until=0, finished_at=now_ms(), done=self.processed)
+                .values(lease_until=0, finished_at=now_ms() if finished else None, done=self.processed)
             )
 
         self.db.run_write(release, audit=False)
@@ -168,7 +171,7 @@ class UpgradeRescan:
     def _work(self) -> None:
         if not self.pending():
             return
-        while not self._claim():
+        while not self.claim():
             # Another replica is on it; take over only if its lease lapses (it died).
             if self._stop.wait(max(self.lease_ms / 2000, 0.05)) or not self.pending():
                 return
@@ -185,6 +188,7 @@ class UpgradeRescan:
                 break
             for item in items:
                 if self._stop.is_set():
+                    self._release(finished=False)
                     return
                 seen.add(item)
                 kind, name, number = item
@@ -197,7 +201,7 @@ class UpgradeRescan:
                     log.warning("The scan rescan lease was taken over; stopping here")
                     return
                 self._stop.wait(self.pause_seconds)
-        self._release()
+        self._release(finished=not self._stop.is_set())
         log.warning("Rescanned %d stale scan results", self.processed)
 
     def _version(self, name: str, number: int) -> None:
