@@ -39,16 +39,20 @@ def _python(name: str) -> Path:
     return python
 
 
-def _run(python: Path, script: str, *args: str) -> str:
+def _run(python: Path, script: str, *args: str, cwd: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LEDGERFLOW_"))}
     # Ledgerflow's custom models refer to ledgerflow.models.flavors.pyfunc, so it must be importable.
     env["PYTHONPATH"] = str(ROOT / "src")
+    # Run where the test's files are: MLflow 2.x's client opens its default ./mlruns file store
+    # in the working directory (saving a model with an input example did), which would
+    # otherwise be the checkout.
     done = subprocess.run(
         [str(python), "-c", textwrap.dedent(script), *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=240,
+        cwd=cwd,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -94,7 +98,7 @@ MLFLOW_SCRIPT_MODEL_GLOBALS = SCRIPT_MODEL_GLOBALS
     ("venv", "fmt"), [("mlflow3", "cloudpickle"), ("mlflow3", "skops"), ("mlflow222", "cloudpickle")]
 )
 def test_models_saved_by_mlflow_load_in_ledgerflow(tmp_path: Path, venv: str, fmt: str) -> None:
-    _run(_python(venv), MLFLOW_SAVE, str(tmp_path), fmt, FEATURES.to_json(orient="columns"))
+    _run(_python(venv), MLFLOW_SAVE, str(tmp_path), fmt, FEATURES.to_json(orient="columns"), cwd=tmp_path)
     expected = json.loads((tmp_path / "expected.json").read_text())
     sk = ledgerflow.pyfunc.load_model(str(tmp_path / "sk"))
     assert sk.predict(FEATURES).tolist() == expected["sk"]
@@ -149,7 +153,9 @@ def test_models_saved_by_ledgerflow_load_in_mlflow(
         )
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    theirs = json.loads(_run(python, MLFLOW_LOAD, str(tmp_path), FEATURES.to_json(orient="columns")))
+    theirs = json.loads(
+        _run(python, MLFLOW_LOAD, str(tmp_path), FEATURES.to_json(orient="columns"), cwd=tmp_path)
+    )
     ours_sk = [float(v) for v in ledgerflow.pyfunc.load_model(str(tmp_path / "sk")).predict(FEATURES)]
     by_value = ledgerflow.pyfunc.load_model(str(tmp_path / "custom"), allow_globals=SCRIPT_MODEL_GLOBALS)
     ours_custom = [float(v) for v in by_value.predict(FEATURES)]
@@ -167,11 +173,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(command: list[str], port: int) -> subprocess.Popen[bytes]:
+def _start(command: list[str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "LEDGERFLOW_"))}
     # mlflow models serve execs `uvicorn` from PATH, so its venv's bin must come first.
     env["PATH"] = f"{Path(command[0]).parent}{os.pathsep}{env.get('PATH', '')}"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -239,6 +247,7 @@ def _served_by_both(mlflow_bin: Path, model_dir: Path) -> Iterator[tuple[str, st
             "127.0.0.1",
         ],
         theirs_port,
+        model_dir.parent,
     )
     ours = _start(
         [
@@ -253,6 +262,7 @@ def _served_by_both(mlflow_bin: Path, model_dir: Path) -> Iterator[tuple[str, st
             "127.0.0.1",
         ],
         ours_port,
+        model_dir.parent,
     )
     try:
         yield f"http://127.0.0.1:{theirs_port}", f"http://127.0.0.1:{ours_port}"
