@@ -9,9 +9,13 @@ Each source owns one namespace. The documented shape of each namespace is the co
 between the source and the policy rules that read it:
 
 ``scan``
-    ``{"status": "clean" | "findings" | "unscannable" | "missing", "scanner_version": str,
-    "allowlist_version": str, "manifest_digest": str | None, "findings": [{...}],
-    "override": {"reason", "expires_at", "by"} | None}``
+    ``{"status": "clean" | "findings" | "unscannable" | "missing", "effective_status": status
+    or "overridden", "scanner_version": str, "allowlist_version": str, "manifest_digest": str |
+    None, "findings": [{...}], "override": {"reason", "expires_at", "by"} | None}``; always
+    made by the current scanner and allow-list over the version's current files (a result
+    made by another, or older than a write below the version's storage, is redone first).
+    Logged models and run folders are not registry versions: their per-file results are served
+    by ``/2.0/ledgerflow/logged-models/scan`` and ``.../runs/artifacts/scan``, not as facts.
 ``signature``
     ``{"status": "valid" | "invalid" | "unsigned", "key_id": str | None,
     "manifest_digest": str | None, "reason": str | None}``
