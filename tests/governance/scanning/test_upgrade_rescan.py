@@ -308,3 +308,34 @@ def test_the_lease_is_claimed_once_on_server_databases(server_db: str, tmp_path:
         assert winner.processed == 1 and not _rows(config, sa.select(artifact_scans))
     finally:
         services.close()
+
+
+def test_a_scanner_upgrade_rejudges_data_by_its_first_bytes(tmp_path: Path) -> None:
+    """Data is not read whole again after a scanner upgrade (the store may hold terabytes of
+    it); data whose first bytes now look like a model file is scanned in full."""
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{tmp_path / 'store.db'}", artifacts_destination=str(tmp_path / "art")
+    )
+    services = build_services(config)
+    try:
+        artifacts = services.artifacts
+        evil = p.system_pickle()
+        for name, data in {"plot.txt": b"p" * 5000, "notes.txt": b"n" * len(evil)}.items():
+            artifacts.store(artifacts.proxy_target(f"1/run/artifacts/{name}"), [data])
+        services.db.run_write(
+            lambda conn: conn.execute(artifact_scans.update().values(scanner_version="0.0.1")), audit=False
+        )
+        (tmp_path / "art/1/run/artifacts/notes.txt").write_bytes(evil)  # same size, now a pickle
+        job = UpgradeRescan(services.scanning, pause_seconds=0)
+        job.start()
+        assert job.finished.wait(60) and job.processed == 2
+        rows = {row.location.rsplit("/", 1)[1]: row for row in _rows(config, sa.select(artifact_scans))}
+        assert (rows["plot.txt"].kind, rows["plot.txt"].status, rows["plot.txt"].trigger) == (
+            "data",
+            "clean",
+            "upgrade",
+        )
+        assert (rows["notes.txt"].kind, rows["notes.txt"].status) == ("model", "findings")
+        assert {row.scanner_version for row in rows.values()} != {"0.0.1"}
+    finally:
+        services.close()

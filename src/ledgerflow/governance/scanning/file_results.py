@@ -87,6 +87,22 @@ def save(conn: Connection, location: str, scan: FileScan, trigger: str, now: int
         conn.execute(artifact_scans.insert().values(location_hash=key, **values))
 
 
+def refresh(
+    conn: Connection, location: str, scanner_version: str, allowlist_version: str, trigger: str, now: int
+) -> None:
+    """Mark a data file's result as made by this scanner (its verdict unchanged)."""
+    conn.execute(
+        artifact_scans.update()
+        .where(_t.location_hash == location_hash(location))
+        .values(
+            scanner_version=scanner_version,
+            allowlist_version=allowlist_version,
+            scanned_at=now,
+            trigger=trigger,
+        )
+    )
+
+
 def served(conn: Connection, location: str) -> tuple[Any, Any]:
     """(scan row, digest row) of one file, either None: two primary-key reads."""
     key = location_hash(location)

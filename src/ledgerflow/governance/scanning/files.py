@@ -206,6 +206,33 @@ class FileScans:
         self.db.run_write(file_results.save, target.location, scan, trigger, now)
         return scan
 
+    def rejudge(self, target: Target, trigger: str) -> None:
+        """Bring a stored result up to this scanner: data is judged again by its first bytes
+        alone (a scanner upgrade must not re-read every image and table in the store), and
+        anything else, or data whose first bytes now look like a model file, is scanned again."""
+        with self.db.read() as conn:
+            row = file_results.load_many(conn, [target.location]).get(target.location)
+        if row is not None and row.kind == DATA and row.status == CLEAN:
+            stream = target.repo.open_read(target.rel)
+            try:
+                head, rest = _peek(stream.chunks, SNIFF_BYTES + 1)
+            finally:
+                stream.close()
+            close = getattr(rest, "close", None)
+            if close is not None:
+                close()
+            if stream.size == int(row.size) and not may_execute(head, whole=stream.size <= SNIFF_BYTES):
+                self.db.run_write(
+                    file_results.refresh,
+                    target.location,
+                    SCANNER_VERSION,
+                    self.allowlist.version,
+                    trigger,
+                    now_ms(),
+                )
+                return
+        self.scan_stored(target, trigger)
+
     def _read_and_judge(self, target: Target, *, spool_all: bool) -> FileScan:
         probe = FileProbe(target.rel.rpartition("/")[2], spool_all=spool_all)
         hasher = StreamHasher()

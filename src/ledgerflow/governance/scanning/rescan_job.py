@@ -222,7 +222,7 @@ class UpgradeRescan:
             self.db.run_write(file_results.forget, location, audit=False)
             return
         try:
-            self.service.files.scan_stored(Target(repo, rel), "upgrade")
+            self.service.files.rejudge(Target(repo, rel), "upgrade")
         except ResourceDoesNotExist:
             self.db.run_write(file_results.forget, location, audit=False)
 
