@@ -105,3 +105,30 @@ def test_register_alias_load_search_and_delete(tracking: Any) -> None:
         client.get_model_version("iris-lr", "1")
     client.delete_registered_model("iris-lr")
     assert [m.name for m in client.search_registered_models()] == ["plain-model"]
+
+
+def _refused(call: Any) -> str:
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException) as raised:
+        call()
+    assert raised.value.error_code == "INVALID_PARAMETER_VALUE"
+    # The client prefixes the server's message with its error code.
+    return str(raised.value.message).removeprefix("INVALID_PARAMETER_VALUE: ")
+
+
+def test_padded_names_and_aliases_are_refused_through_the_stock_client(tracking: Any) -> None:
+    client = tracking
+    for name in (" padded", "padded ", "tab\t", "\nnewline"):
+        assert "cannot begin or end with whitespace" in _refused(
+            lambda n=name: client.create_registered_model(n)
+        )
+    assert client.search_registered_models() == []
+    client.create_registered_model("m")
+    assert "whitespace" in _refused(lambda: client.rename_registered_model("m", "m "))
+    client.create_model_version("m", "mlflow-artifacts:/0/models/m-0/artifacts")
+    for alias in ("champion\n", "latest\n", " champion"):
+        assert "Names may only contain" in _refused(
+            lambda a=alias: client.set_registered_model_alias("m", a, "1")
+        )
+    assert client.get_registered_model("m").aliases == {}

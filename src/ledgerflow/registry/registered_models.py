@@ -17,7 +17,7 @@ from ledgerflow.registry.validation import (
     STAGE_PRODUCTION,
     canonical_stage,
     validate_description,
-    validate_model_name,
+    validate_new_model_name,
     validate_tag,
 )
 from ledgerflow.store import registry as store
@@ -72,7 +72,7 @@ class RegisteredModelService:
         description: str | None,
         deployment_job_id: str | None,
     ) -> dict[str, Any]:
-        name = validate_model_name(name)
+        name = validate_new_model_name(name)
         for key, value in tags:
             validate_tag(key, value)
         validate_description(description)
@@ -102,7 +102,7 @@ class RegisteredModelService:
             return self._load(conn, require_model(conn, name).registered_model_id)
 
     def rename(self, name: str, new_name: str | None) -> dict[str, Any]:
-        new_name = validate_model_name(new_name)
+        new_name = validate_new_model_name(new_name, "new_name")
 
         def rename(conn: Connection) -> dict[str, Any]:
             row = require_model(conn, name)

@@ -22,8 +22,8 @@ _CANONICAL_STAGE = {stage.lower(): stage for stage in STAGES}
 
 # Characters the REST paths and the UI's URL handling cannot carry in a model name (BC-37).
 _BAD_NAME_CHARS = ("/", ":", "%")
-_RESERVED_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
-_ALIAS_CHARS = re.compile(r"^[\w\-]+$")
+_RESERVED_VERSION_ALIAS = re.compile(r"[vV]\d+")
+_ALIAS_CHARS = re.compile(r"[\w\-]+")
 
 
 def validate_model_name(name: str | None) -> str:
@@ -41,6 +41,22 @@ def validate_model_name(name: str | None) -> str:
         )
     if name in (".", "..") or name.startswith(".."):
         raise InvalidParameter(f"Invalid model name: '{name}'. Names cannot resolve to a different path.")
+    return name
+
+
+def validate_new_model_name(name: str | None, field: str = "name") -> str:
+    """A name a registered model is created or renamed to: the rules above, and no leading or
+    trailing whitespace (any Unicode space, tab or line break). Ours: MLflow 3.17 stores
+    ``" m"`` and ``"m\\n"`` as given, which then look like ``m`` in the UI and in logs while
+    ``models:/m`` finds nothing (mlflow/mlflow#12321). Names stored before stay reachable:
+    lookups do not apply this rule."""
+    if name is None or name.strip() == "":
+        raise InvalidParameter(f"Missing value for required parameter '{field}'.")
+    name = validate_model_name(name)
+    if name != name.strip():
+        raise InvalidParameter(
+            f"Invalid model name: {name!r}. Registered model names cannot begin or end with whitespace."
+        )
     return name
 
 
@@ -69,14 +85,16 @@ def validate_alias(alias: str | None) -> str:
             f"Registered model alias name '{alias[:32]}...' exceeds the maximum length of "
             f"{MAX_ALIAS_LENGTH} characters"
         )
-    if not _ALIAS_CHARS.match(alias):
+    # fullmatch: with match, "$" also matches before a trailing newline, so "champion\n" and
+    # "latest\n" passed (MLflow 3.17 still accepts both, the second past its reserved check).
+    if not _ALIAS_CHARS.fullmatch(alias):
         raise InvalidParameter(
-            f"Invalid alias name: '{alias}'. Aliases may only contain alphanumerics, underscores "
-            "(_) and dashes (-)."
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores "
+            "(_), and dashes (-)."
         )
     if alias.lower() == "latest":
         raise InvalidParameter("'latest' alias name (case insensitive) is reserved.")
-    if _RESERVED_VERSION_ALIAS.match(alias):
+    if _RESERVED_VERSION_ALIAS.fullmatch(alias):
         raise InvalidParameter(f"Version alias name '{alias}' is reserved.")
     return alias
 
