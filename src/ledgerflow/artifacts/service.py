@@ -82,7 +82,9 @@ class StorageHooks(Protocol):
     """What the server adds around stored files (the model-file scanning): a look at every
     upload and delete, and the gate that decides whether a file may be handed out."""
 
-    def upload(self, target: Target) -> UploadObserver: ...
+    def upload(self, target: Target, size_hint: int | None = None) -> UploadObserver:
+        """``size_hint``: the size the client declared (Content-Length), when it did."""
+        ...
 
     def deleting(self, target: Target) -> DeleteObserver: ...
 
@@ -193,12 +195,16 @@ class ArtifactService:
     # -- operations on targets -------------------------------------------------------------
 
     def open_upload(
-        self, target: Target, content_type: str | None = None, max_bytes: int | None = None
+        self,
+        target: Target,
+        content_type: str | None = None,
+        max_bytes: int | None = None,
+        size_hint: int | None = None,
     ) -> Upload:
         if not target.rel:
             raise paths.invalid_path("the path is empty")
         writer = target.repo.open_writer(target.rel, content_type)
-        observer = self.hooks.upload(target) if self.hooks is not None else None
+        observer = self.hooks.upload(target, size_hint) if self.hooks is not None else None
         return Upload(self, target, writer, max_bytes, observer)
 
     def store(self, target: Target, chunks: Iterable[bytes], content_type: str | None = None) -> Digest:

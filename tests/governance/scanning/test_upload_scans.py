@@ -271,3 +271,24 @@ def test_writes_below_a_registered_version_rescan_it(live_server: Any) -> None:
     assert removed["status"] == "clean" and removed["trigger"] == "changed"
     assert "extra/weights.bin" not in {item["path"] for item in removed["files"]}
     assert removed["manifest_digest"] == first["manifest_digest"]
+
+
+def test_length_prefixes_are_judged_against_the_file_size(live_server: Any) -> None:
+    """Random binary data often starts like a length-prefixed pickle opcode: when the claimed
+    length exceeds the file, no loader gets past it (data); when it fits, the bytes after it
+    are scanned, so an import cannot hide behind a long constant."""
+    url = live_server.url
+    noise = np.random.default_rng(3).bytes(200_000)
+    overrun = b"B" + (2**31 - 1).to_bytes(4, "little") + noise
+    fits = b"B" + (100_000).to_bytes(4, "little") + noise
+    hidden = pickle.dumps((b"x" * 100_000, p.SystemCall()), protocol=3)[2:]  # no PROTO opcode
+    put(url, "1/run/artifacts/len/overrun.bin", overrun)
+    put(url, "1/run/artifacts/len/fits.bin", fits)
+    put(url, "1/run/artifacts/len/hidden.bin", hidden)
+    results = {item["path"]: item for item in files_scan(url, "1/run/artifacts/len")["files"]}
+    assert (results["overrun.bin"]["kind"], results["overrun.bin"]["status"]) == ("data", "clean")
+    assert (results["fits.bin"]["kind"], results["fits.bin"]["status"]) == ("model", "clean")
+    assert (results["hidden.bin"]["kind"], results["hidden.bin"]["status"]) == ("model", "findings")
+    assert get(url, "1/run/artifacts/len/overrun.bin").content == overrun
+    assert get(url, "1/run/artifacts/len/fits.bin").content == fits
+    assert get(url, "1/run/artifacts/len/hidden.bin").status_code == 403

@@ -102,10 +102,10 @@ def _peek(chunks: Iterator[bytes], want: int) -> tuple[bytes, Iterator[bytes]]:
 class _UploadScan:
     """The scanning side of one upload (an :class:`UploadObserver`)."""
 
-    def __init__(self, scans: FileScans, target: Target) -> None:
+    def __init__(self, scans: FileScans, target: Target, size_hint: int | None) -> None:
         self.scans = scans
         self.target = target
-        self.probe = FileProbe(target.rel.rpartition("/")[2])
+        self.probe = FileProbe(target.rel.rpartition("/")[2], size_hint=size_hint)
         self.touched: list[version_roots.VersionKey] = []
 
     def write(self, data: bytes) -> None:
@@ -170,8 +170,8 @@ class FileScans:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def upload(self, target: Target) -> _UploadScan:
-        return _UploadScan(self, target)
+    def upload(self, target: Target, size_hint: int | None = None) -> _UploadScan:
+        return _UploadScan(self, target, size_hint)
 
     def deleting(self, target: Target) -> _DeleteScan:
         return _DeleteScan(self, target)
@@ -182,7 +182,7 @@ class FileScans:
         """The result for the bytes the probe saw (scanned now when they are a model file)."""
         kind, content = probe.finish()
         if kind == DATA:
-            if probe.zip_tail:
+            if probe.unsure:
                 return FileScan(
                     sha256, size, MODEL, UNSCANNED, SCANNER_VERSION, self.allowlist.version, {"formats": []}
                 )
@@ -221,7 +221,8 @@ class FileScans:
             close = getattr(rest, "close", None)
             if close is not None:
                 close()
-            if stream.size == int(row.size) and not may_execute(head, whole=stream.size <= SNIFF_BYTES):
+            whole = stream.size <= SNIFF_BYTES
+            if stream.size == int(row.size) and not may_execute(head, whole=whole, size=stream.size):
                 self.db.run_write(
                     file_results.refresh,
                     target.location,
@@ -234,10 +235,10 @@ class FileScans:
         self.scan_stored(target, trigger)
 
     def _read_and_judge(self, target: Target, *, spool_all: bool) -> FileScan:
-        probe = FileProbe(target.rel.rpartition("/")[2], spool_all=spool_all)
+        stream = target.repo.open_read(target.rel)
+        probe = FileProbe(target.rel.rpartition("/")[2], spool_all=spool_all, size_hint=stream.size)
         hasher = StreamHasher()
         try:
-            stream = target.repo.open_read(target.rel)
             try:
                 for chunk in stream.chunks:
                     hasher.update(chunk)
@@ -288,29 +289,26 @@ class FileScans:
                 # Data needs no hashing on the way out; its first bytes must still be data
                 # (a pickle swapped in behind the server's back is caught here).
                 head, chunks = _peek(chunks, SNIFF_BYTES + 1)
-                if may_execute(head, whole=stream.size <= SNIFF_BYTES):
+                if may_execute(head, whole=stream.size <= SNIFF_BYTES, size=stream.size):
                     row = None
             if row is None or self._needs_scan(row, recorded, stream.size):
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+                stream.close()
                 if attempt == 1:
                     self._refuse(target, UNSCANNABLE, "the file changed while it was being scanned")
                 self.scan_stored(target, DOWNLOAD)
                 continue
             status = file_results.effective(row, now_ms())
             if status not in LOADABLE:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+                stream.close()
                 self._refuse(
                     target,
                     status,
                     file_results.why([file_results.to_public(row, "", 0, stale=False)]),
                 )
+            digest = None if recorded is None else Digest(int(recorded.size), str(recorded.sha256))
             if row.kind == MODEL:
                 chunks = self._verified(chunks, str(row.sha256), target)
-            digest = None if recorded is None else Digest(int(recorded.size), str(recorded.sha256))
+                digest = Digest(int(row.size), str(row.sha256))  # what the stream is checked against
             return Download(target.rel.rpartition("/")[2], stream.size, chunks, digest)
         raise AssertionError("unreachable")
 

@@ -99,7 +99,9 @@ def routes(services: Services) -> list[BaseRoute]:
         refuse_unless_serving(request)
         target = artifacts.proxy_target(request.path_params["path"])
         if request.method == "PUT":
-            upload = await run_in_threadpool(artifacts.open_upload, target)
+            declared = request.headers.get("content-length", "")
+            size = int(declared) if declared.isdigit() else None
+            upload = await run_in_threadpool(artifacts.open_upload, target, None, None, size)
             try:
                 await receive_into(request, upload)
             except ClientDisconnect:
