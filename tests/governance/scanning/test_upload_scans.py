@@ -292,3 +292,19 @@ def test_length_prefixes_are_judged_against_the_file_size(live_server: Any) -> N
     assert get(url, "1/run/artifacts/len/overrun.bin").content == overrun
     assert get(url, "1/run/artifacts/len/fits.bin").content == fits
     assert get(url, "1/run/artifacts/len/hidden.bin").status_code == 403
+
+
+def test_the_web_ui_hands_out_no_blocked_file(live_server: Any) -> None:
+    api = f"{live_server.url}/api/2.0/mlflow"
+    experiment = httpx.post(f"{api}/experiments/create", json={"name": "ui-gate"}).json()["experiment_id"]
+    run = httpx.post(f"{api}/runs/create", json={"experiment_id": experiment}).json()["run"]["info"]
+    root = run["artifact_uri"].split("mlflow-artifacts:", 1)[1].strip("/")
+    put(live_server.url, f"{root}/weights.bin", p.system_pickle())
+    put(live_server.url, f"{root}/notes.txt", b"plain notes\n")
+    page = f"{live_server.url}/runs/{run['run_id']}/artifact"
+    refused = httpx.get(page, params={"path": "weights.bin"})
+    assert refused.status_code == 403 and "findings" in refused.text
+    assert httpx.get(page, params={"path": "notes.txt"}).content == b"plain notes\n"
+    # The run page still renders with the blocked file selected; its preview says why.
+    preview = httpx.get(f"{live_server.url}/runs/{run['run_id']}", params={"artifact": "weights.bin"})
+    assert preview.status_code == 200 and "Refusing to download" in preview.text
