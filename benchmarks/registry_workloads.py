@@ -164,7 +164,8 @@ def page_all_models(url: str, page_size: int, expected: int, repeats: int) -> di
 # ------------------------------------------------------------------------- a real sklearn model
 # Runs inside each project's own virtualenv: trains the same tiny classifier and logs it with
 # that project's client, registered under SERVE_MODEL; argv: flavour ("mlflow" | "ledgerflow"),
-# tracking URL, and (mlflow only) a directory to also save the model into for serving.
+# tracking URL, and (mlflow only) a directory to also save the served model into and which
+# model that is ("logreg", the registered one, or "forest": 100 trees on the same data).
 LOG_MODEL_SCRIPT = """
 import json, sys
 import numpy as np, pandas as pd
@@ -182,7 +183,13 @@ if kind == "mlflow":
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name="{name}",
                                         input_example=x.head(3))
     if len(sys.argv) > 3:
-        mlflow.sklearn.save_model(model, sys.argv[3], input_example=x.head(3))
+        served, options = model, {}
+        if len(sys.argv) > 4 and sys.argv[4] == "forest":
+            from sklearn.ensemble import RandomForestClassifier
+            served = RandomForestClassifier(n_estimators=100, random_state=0).fit(x, y)
+            # skops refuses tree node storage unless trusted by hand; both servers read cloudpickle
+            options = {"serialization_format": "cloudpickle"}
+        mlflow.sklearn.save_model(served, sys.argv[3], input_example=x.head(3), **options)
 else:
     import ledgerflow, ledgerflow.sklearn
     ledgerflow.set_tracking_uri(url)
@@ -220,9 +227,9 @@ def run_script(python: Path, script: str, args: list[str], env: dict[str, str]) 
 
 
 def register_serving_model(
-    http: Http, python: Path, kind: str, env: dict[str, str], save_dir: Path | None
+    http: Http, python: Path, kind: str, env: dict[str, str], save_dir: Path | None, served: str = "logreg"
 ) -> None:
-    args = [kind, f"http://{http.host}:{http.port}", *([str(save_dir)] if save_dir else [])]
+    args = [kind, f"http://{http.host}:{http.port}", *([str(save_dir), served] if save_dir else [])]
     run_script(python, LOG_MODEL_SCRIPT, args, env)
     http.post("/registered-models/alias", {"name": SERVE_MODEL, "alias": "champion", "version": "1"})
 

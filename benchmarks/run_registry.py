@@ -76,10 +76,10 @@ def client_env(label: str, url: str) -> dict[str, str]:
     return env
 
 
-def scoring_spec(label: str, model_dir: Path) -> ServerSpec:
+def scoring_spec(label: str, model_dir: Path, extra: list[str] | None = None) -> ServerSpec:
     if label == "ledgerflow":
         argv = [str(run.OURS_BIN / "ledgerflow"), "models", "serve", "-m", str(model_dir)]
-        argv += ["-h", "127.0.0.1", "-p", "{port}"]
+        argv += ["-h", "127.0.0.1", "-p", "{port}", *(extra or [])]
         return ServerSpec("ledgerflow-serve", argv)
     argv = [str(run.MLFLOW_BIN / "mlflow"), "models", "serve", "-m", str(model_dir)]
     argv += ["--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}"]
@@ -224,6 +224,19 @@ def main() -> None:
     parser.add_argument("--out-dir", default=str(run.ROOT / "benchmarks" / "results"))
     parser.add_argument("--populate-threads", type=int, default=4)
     parser.add_argument(
+        "--serve-model",
+        choices=["logreg", "forest"],
+        default="logreg",
+        help="the model the scoring servers serve: the registered LogisticRegression, or a "
+        "100-tree RandomForestClassifier on the same data (predict-bound)",
+    )
+    parser.add_argument(
+        "--serve-args",
+        default="",
+        help="extra options for `ledgerflow models serve` (e.g. '--max-batch-rows 1000'); the "
+        "default compares both servers with their default settings",
+    )
+    parser.add_argument(
         "--only",
         default=None,
         help=f"comma-separated workloads to run ({','.join(WORKLOADS)}); the registry is populated "
@@ -255,6 +268,8 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "load1_start": os.getloadavg()[0],
         "workloads": selected,
+        "serve_model": args.serve_model,
+        "serve_args": args.serve_args,
     }
     run.log(f"work dir {work}; MLflow {version}; sizes {sizes}")
     results: dict[str, dict[str, dict[str, Any]]] = {spec.label: {} for spec in specs}
@@ -285,11 +300,17 @@ def main() -> None:
         for label, target in targets.items():
             http = Http(target.server.url)
             rw.register_serving_model(
-                http, target.python, label, target.env, model_dir if label == "mlflow" else None
+                http,
+                target.python,
+                label,
+                target.env,
+                model_dir if label == "mlflow" else None,
+                args.serve_model,
             )
             http.close()
         for label, target in targets.items():
-            target.scoring = Server(scoring_spec(label, model_dir), work / f"scoring-{label}")
+            spec = scoring_spec(label, model_dir, args.serve_args.split() if label == "ledgerflow" else None)
+            target.scoring = Server(spec, work / f"scoring-{label}")
             run.log(f"scoring server {label} ready in {target.scoring.ready_s:.2f}s")
             results[label]["scoring_memory"] = target.scoring.memory_mib()
 
@@ -324,6 +345,10 @@ def main() -> None:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.only is None else "-" + "+".join(selected)
+    if args.serve_model != "logreg":
+        suffix += f"-{args.serve_model}"
+    if args.serve_args:
+        suffix += "-serve-args"
     out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-registry-{meta['mode']}{suffix}.json"
     out.write_text(json.dumps({"meta": meta, "summary": summary, "results": results}, indent=1, default=str))
     print(f"results written to {out}")
