@@ -132,3 +132,25 @@ def test_padded_names_and_aliases_are_refused_through_the_stock_client(tracking:
             lambda a=alias: client.set_registered_model_alias("m", a, "1")
         )
     assert client.get_registered_model("m").aliases == {}
+
+
+def test_a_run_id_that_does_not_hold_the_source_is_refused_through_the_stock_client(tracking: Any) -> None:
+    client = tracking
+    client.create_registered_model("m")
+    mlflow.set_experiment("registry-lineage")
+    with mlflow.start_run() as run, mlflow.start_run(nested=True) as other:
+        pass
+    source = f"runs:/{run.info.run_id}/model"
+    message = _refused(lambda: client.create_model_version("m", source, run_id=other.info.run_id))
+    assert message == (
+        f"Invalid model version source: '{source}'. The run_id request parameter must identify "
+        "the resource that contains the source."
+    )
+    missing = "0123456789abcdef0123456789abcdef"
+    artifacts = f"{run.info.artifact_uri}/model"
+    assert "run_id request parameter" in _refused(
+        lambda: client.create_model_version("m", artifacts, run_id=missing)
+    )
+    assert client.search_model_versions("name = 'm'") == []
+    version = client.create_model_version("m", source, run_id=run.info.run_id)
+    assert (version.version, version.run_id) == ("1", run.info.run_id)

@@ -109,11 +109,11 @@ class ModelVersionService:
         if self.secrets.blocks(found):
             self.secrets.settle(found, "registered_model", name)
 
-        prepared, prepared_for = self._prepare_registration(name, source, run_id)
+        prepared, prepared_for = self._prepare_registration(name, source, run_id, model_id)
 
         def create(conn: Connection) -> dict[str, Any]:
             model = require_model(conn, name)
-            resolved = self.sources.resolve(conn, source, run_id)
+            resolved = self.sources.resolve(conn, source, run_id, model_id)
             now = now_ms()
             version = store.next_version(conn, model.registered_model_id, now)
             store.insert(
@@ -130,7 +130,7 @@ class ModelVersionService:
                     "run_id": resolved.run_id,
                     "run_link": run_link if run_link is not None else "",
                     "status": READY,
-                    "model_id": model_id or resolved.model_id,
+                    "model_id": resolved.model_id,
                 },
             )
             for key, value in dict(tags).items():
@@ -168,13 +168,13 @@ class ModelVersionService:
         return result
 
     def _prepare_registration(
-        self, name: str, source: str, run_id: str | None
+        self, name: str, source: str, run_id: str | None, model_id: str | None
     ) -> tuple[dict[str, Any], str | None]:
         if not self.registration_prepares:
             return {}, None
         with self.db.read() as conn:
             require_model(conn, name)  # the same error first as inside the transaction
-            location = self.sources.resolve(conn, source, run_id).storage_location
+            location = self.sources.resolve(conn, source, run_id, model_id).storage_location
         prepared: dict[str, Any] = {}
         for prepare in self.registration_prepares:
             prepared.update(prepare(location))

@@ -14,6 +14,14 @@
 
 Every source is checked as received and after repeated percent-decoding: NUL and control
 characters, backslashes and ``..`` components are refused wherever they hide.
+
+A ``run_id`` or ``model_id`` sent with the source must name a run or logged model that exists,
+and one the source belongs to: the run of a ``runs:/`` URI, the logged model of
+``models:/<model_id>`` (400 INVALID_PARAMETER_VALUE with MLflow's message "The run_id request
+parameter must identify the resource that contains the source."; a ``runs:/`` URI of a run that
+does not exist stays 404). MLflow 3.17 applies the existence rule to local and proxied
+(``mlflow-artifacts:``) sources only and stores a dangling run_id with an ``s3://`` source or a
+``runs:/`` URI of an unknown run; here no version records lineage that points nowhere.
 """
 
 from __future__ import annotations
@@ -41,6 +49,13 @@ _LOCAL_HELP = (
     "specified and the local path has to be contained within the artifact directory of the "
     "run specified by the run_id."
 )
+
+
+def not_containing(source: str, field: str) -> InvalidParameter:
+    """MLflow's answer when ``run_id`` or ``model_id`` does not name what holds the source."""
+    return invalid_source(
+        source, f"The {field} request parameter must identify the resource that contains the source."
+    )
 
 
 @dataclass(frozen=True)
@@ -109,18 +124,54 @@ class SourceResolver:
     def __init__(self, locations: ArtifactLocations) -> None:
         self.locations = locations
 
-    def resolve(self, conn: Connection, source: str, run_id: str | None) -> ResolvedSource:
+    def resolve(
+        self, conn: Connection, source: str, run_id: str | None, model_id: str | None = None
+    ) -> ResolvedSource:
         if len(source) > MAX_SOURCE_LENGTH:
             raise invalid_source(source[:64] + "...", f"It is longer than {MAX_SOURCE_LENGTH} characters.")
         _check_characters(source)
+        # An empty string is the proto default: not given, as MLflow reads it.
+        run_id, model_id = run_id or None, model_id or None
         scheme = scheme_of(source)
-        if scheme == "models":
-            return self._logged_model(conn, source, run_id)
         if scheme == "runs":
-            return self._run_path(conn, source, run_id)
-        if scheme in ("", "file"):
-            return self._local(conn, source, run_id)
-        return self._remote(conn, source, run_id)
+            # Its own run must exist (404 when it does not) and be the run_id, if one is given.
+            resolved = self._run_path(conn, source, run_id)
+        else:
+            run = self._given_run(conn, source, run_id)
+            if scheme == "models":
+                resolved = self._logged_model(conn, source, run_id)
+            elif scheme in ("", "file"):
+                resolved = self._local(source, run)
+            else:
+                resolved = self._remote(source, run)
+        if model_id is not None:
+            self._check_model_id(conn, source, model_id, resolved)
+            resolved = ResolvedSource(resolved.storage_location, resolved.run_id, model_id)
+        return resolved
+
+    def _given_run(self, conn: Connection, source: str, run_id: str | None) -> Any:
+        if run_id is None:
+            return None
+        row = run_store.find_row(conn, run_id)
+        if row is None:
+            raise not_containing(source, "run_id")
+        return row
+
+    def _check_model_id(self, conn: Connection, source: str, model_id: str, resolved: ResolvedSource) -> None:
+        """A given model_id names an active logged model: the one the source resolved to, or
+        (for a path or URI) the one whose files hold it."""
+        if resolved.model_id is not None:
+            if resolved.model_id != model_id:
+                raise not_containing(source, "model_id")
+            return
+        row = logged_model_store.find_row(conn, model_id)
+        if row is None or row.lifecycle_stage != logged_model_store.ACTIVE:
+            raise not_containing(source, "model_id")
+        location = str(row.artifact_location).rstrip("/")
+        local, root = _local_path(source), _local_path(location)
+        inside = _below(local, root) if local and root else _below(source.rstrip("/"), location)
+        if not inside:
+            raise not_containing(source, "model_id")
 
     def _logged_model(self, conn: Connection, source: str, run_id: str | None) -> ResolvedSource:
         model_id = source[len("models:") :].strip("/")
@@ -142,6 +193,8 @@ class SourceResolver:
         source_run, _, path = rest.partition("/")
         if not source_run:
             raise invalid_source(source, "A runs:/ source must be runs:/<run_id>/<path>.")
+        if run_id is not None and run_id != source_run:
+            raise not_containing(source, "run_id")
         try:
             clean = paths.clean_path(path)
         except InvalidParameter as error:
@@ -150,24 +203,23 @@ class SourceResolver:
         if clean:
             logged = logged_model_store.run_model_named(conn, source_run, clean)
             if logged is not None:
-                return ResolvedSource(logged.artifact_location, run_id or source_run, logged.model_id)
+                return ResolvedSource(logged.artifact_location, source_run, logged.model_id)
         location = f"{artifact_uri}/{clean}" if clean else artifact_uri
-        return ResolvedSource(location, run_id or source_run)
+        return ResolvedSource(location, source_run)
 
-    def _local(self, conn: Connection, source: str, run_id: str | None) -> ResolvedSource:
+    def _local(self, source: str, run: Any) -> ResolvedSource:
         local = _local_path(source)
-        if not run_id or local is None:
+        if run is None or local is None:
             raise invalid_source(source, _LOCAL_HELP)
-        run_dir = _local_path(str(self._run(conn, run_id).artifact_uri))
+        run_dir = _local_path(str(run.artifact_uri))
         if run_dir is None or not _below(local, run_dir):
             raise invalid_source(source, _LOCAL_HELP)
-        return ResolvedSource(source, run_id)
+        return ResolvedSource(source, str(run.run_uuid))
 
-    def _remote(self, conn: Connection, source: str, run_id: str | None) -> ResolvedSource:
-        if run_id:
-            row = run_store.find_row(conn, run_id)
-            if row is not None and _below(source.rstrip("/"), str(row.artifact_uri).rstrip("/")):
-                return ResolvedSource(source, run_id)
+    def _remote(self, source: str, run: Any) -> ResolvedSource:
+        run_id = None if run is None else str(run.run_uuid)
+        if run is not None and _below(source.rstrip("/"), str(run.artifact_uri).rstrip("/")):
+            return ResolvedSource(source, run_id)
         try:
             self.locations.check_client_location(source)
         except InvalidParameter as error:
