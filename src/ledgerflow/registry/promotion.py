@@ -9,7 +9,9 @@ transaction as the change (so "request promoted" and "alias moved" commit togeth
 
 Removing an alias (deleting it, or the version or model holding it) is asked too, through
 ``before_removal(name, version, target, operation)``: a protected alias must not be un-set
-by a route that never meets the gate.
+by a route that never meets the gate. So is renaming a model, through
+``before_rename(name, new_name)``: references (``models:/<name>@<alias>``), signatures and policy
+scopes all go by the name, so a rename moves every target the model holds.
 """
 
 from __future__ import annotations
@@ -24,16 +26,22 @@ PromotionCheck = Callable[[str, int, str], PromotionCommit | None]
 IntegrityCheck = Callable[[str, int, str], None]
 # (name, version the alias points at, "alias:<alias>", operation); raises to refuse.
 RemovalCheck = Callable[[str, int, str, str], None]
+# (current name, new name); raises to refuse.
+RenameCheck = Callable[[str, str], None]
 
 
 class PromotionHook:
     def __init__(self) -> None:
         self._check: PromotionCheck | None = None
         self._removal: RemovalCheck | None = None
+        self._rename: RenameCheck | None = None
 
-    def install(self, check: PromotionCheck, removal: RemovalCheck | None = None) -> None:
+    def install(
+        self, check: PromotionCheck, removal: RemovalCheck | None = None, rename: RenameCheck | None = None
+    ) -> None:
         self._check = check
         self._removal = removal
+        self._rename = rename
 
     def before(self, name: str, version: int, target: str) -> PromotionCommit | None:
         return None if self._check is None else self._check(name, version, target)
@@ -41,3 +49,7 @@ class PromotionHook:
     def before_removal(self, name: str, version: int, target: str, operation: str) -> None:
         if self._removal is not None:
             self._removal(name, version, target, operation)
+
+    def before_rename(self, name: str, new_name: str) -> None:
+        if self._rename is not None:
+            self._rename(name, new_name)

@@ -51,7 +51,7 @@ class RegisteredModelService:
         self.events = events or EventHook()
         # Tags and descriptions are screened for credentials before they are stored.
         self.secrets = secrets or SecretGuard.off()
-        # Asked before a deletion would drop a protected alias (the governance layer's gate).
+        # Asked before a deletion or a rename would drop a protected alias (the governance layer's gate).
         self.promotion = PromotionHook()
         self.statements = SearchStatements()
 
@@ -103,6 +103,7 @@ class RegisteredModelService:
 
     def rename(self, name: str, new_name: str | None) -> dict[str, Any]:
         new_name = validate_new_model_name(new_name, "new_name")
+        self.promotion.before_rename(name, new_name)
 
         def rename(conn: Connection) -> dict[str, Any]:
             row = require_model(conn, name)

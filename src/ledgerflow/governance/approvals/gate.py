@@ -15,6 +15,11 @@ Installed on the registry's :class:`~ledgerflow.registry.promotion.PromotionHook
   deleted, version moved out of Production, or the version or model holding it deleted) only by
   a break-glass.
 * Un-setting a protected target by a delete needs ``promote`` on the model, as demoting it does.
+* Renaming a model that holds a protected target is treated like deleting it: references
+  (``models:/<name>@champion``), signatures (bound to name and version) and policy scopes all
+  go by the name. It needs ``promote``; with the gate on it is refused until a break-glass has
+  removed the target; without the gate it is refused when the new name leaves the scope of a
+  policy in force for the target (renaming into a stricter scope is fine).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from ledgerflow.registry.promotion import PromotionCommit
 from ledgerflow.registry.validation import STAGE_PRODUCTION
 from ledgerflow.security.auth.identity import current_identity
 from ledgerflow.security.authz import permissions as perm
+from ledgerflow.store import registry as model_store
+from ledgerflow.store import registry_versions as version_store
 
 if TYPE_CHECKING:
     from ledgerflow.governance.approvals.requests import PromotionRequests
@@ -117,6 +124,24 @@ def _describe(target: str) -> str:
     return f"the alias '{value}'" if kind == "alias" else f"the stage '{value}'"
 
 
+def _held_text(held: list[tuple[int, str]]) -> str:
+    return ", ".join(f"{_describe(target)} (version {version})" for version, target in held)
+
+
+def rename_refusal_message(name: str, new_name: str, held: list[tuple[int, str]]) -> str:
+    version, target = held[0]
+    body = f'{{"name": "{name}", "target": "{target}", "remove": true, "reason": "..."}}'
+    if target.startswith("stage:"):
+        body = f'{{"name": "{name}", "version": "{version}", "target": "{target}", "remove": true, "reason": "..."}}'
+    return (
+        f"Model '{name}' holds {_held_text(held)}, which is protected; renaming it to '{new_name}' "
+        f"would move it from under the name that references (models:/{name}@<alias>), signatures "
+        "and policy scopes use, as deleting the model would remove it. Remove the protected "
+        "targets first with an administrator's break-glass, which needs a reason and is audited: "
+        f"POST /api/2.0/ledgerflow/promotions/break-glass with {body}; then rename."
+    )
+
+
 class PromotionGate:
     def __init__(self, services: Services, requests: PromotionRequests) -> None:
         self.services = services
@@ -163,11 +188,19 @@ class PromotionGate:
         return str(current) == STAGE_PRODUCTION
 
     def _refused(
-        self, name: str, version: int, target: str, reason: str, operation: str | None = None
+        self,
+        name: str,
+        version: int,
+        target: str,
+        reason: str,
+        operation: str | None = None,
+        new_name: str | None = None,
     ) -> None:
         details = {"target": target, "reason": reason}
         if operation is not None:
             details["operation"] = operation
+        if new_name is not None:
+            details["new_name"] = new_name
         self.services.audit.record_event(
             "promotion.refused",
             "denied",
@@ -193,7 +226,57 @@ class PromotionGate:
         self._refused(name, version, target, f"protected {kind} removal outside a break-glass", operation)
         raise PermissionDenied(removal_refusal_message(name, target, operation, version))
 
-    def _require_promote(self, name: str, version: int, target: str, operation: str) -> None:
+    def _held(self, name: str, version: int | None = None) -> list[tuple[int, str]]:
+        """The protected targets the model (or one of its versions) holds: (version, target)."""
+        with self.services.db.read() as conn:
+            row = model_store.find_row(conn, name)
+            if row is None:
+                return []  # the registry answers for a missing model
+            model_id = row.registered_model_id
+            aliases = [
+                (int(e.version), f"alias:{e.alias}") for e in model_store.open_history_rows(conn, model_id)
+            ]
+            production = version_store.versions_in_stage(conn, model_id, STAGE_PRODUCTION)
+        held = aliases + [(int(n), f"stage:{STAGE_PRODUCTION}") for n in production]
+        return [
+            (number, target)
+            for number, target in held
+            if (version is None or number == version) and is_protected(self.services, target)
+        ]
+
+    def check_rename(self, name: str, new_name: str) -> None:
+        """Before *name* is renamed: see the module text. Nothing is renamed on a refusal (the
+        registry asks before its write)."""
+        if new_name == name:
+            return
+        held = self._held(name)
+        if not held:
+            return
+        operation = "rename_registered_model"
+        for version, target in held:
+            self._require_promote(name, version, target, operation)
+        version, target = held[0]
+        if self.four_eyes:
+            self._refused(name, version, target, "protected target moved by a rename", operation, new_name)
+            raise PermissionDenied(rename_refusal_message(name, new_name, held))
+        policies = self.requests.policies
+        for version, target in held:
+            staying = {doc.name for _, doc in policies.in_force_for(new_name, target)}
+            left = sorted({doc.name for _, doc in policies.in_force_for(name, target)} - staying)
+            if not left:
+                continue
+            self._refused(name, version, target, f"rename leaves the scope of {left}", operation, new_name)
+            named = ", ".join(f"'{policy}'" for policy in left)
+            raise PermissionDenied(
+                f"Renaming model '{name}' to '{new_name}' would take {_describe(target)} (version "
+                f"{version}) out of the scope of the policy {named} in force for it. Rename within "
+                "the policy's scope, or first remove the target (delete the alias, or move the "
+                "version out of Production: both need 'promote'), then rename."
+            )
+
+    def _require_promote(
+        self, name: str, version: int, target: str, operation: str, message: str | None = None
+    ) -> None:
         authz = self.services.authz
         identity = current_identity()
         if identity is None or authz.unrestricted(identity):
@@ -203,9 +286,13 @@ class PromotionGate:
         if perm.PROMOTE in held:
             return
         self._refused(name, version, target, "needs 'promote' on the model", operation)
-        act = {"delete_alias": "Deleting the alias", "delete_registered_model": "Deleting the model"}.get(
-            operation, f"Deleting version {version}"
-        )
+        if message is not None:
+            raise PermissionDenied(message)
+        act = {
+            "delete_alias": "Deleting the alias",
+            "delete_registered_model": "Deleting the model",
+            "rename_registered_model": "Renaming the model",
+        }.get(operation, f"Deleting version {version}")
         raise PermissionDenied(
             f"{act} would remove {_describe(target)} of model '{name}' (held by version {version}); "
             "that needs 'promote' on the model, as demoting it does."

@@ -22,7 +22,7 @@ def install_promotion_governance(services: Services) -> tuple[PolicyService, Pro
     # One gate, asked by both the alias service and the stage-transition code.
     hook = PromotionHook()
     gate = PromotionGate(services, requests)
-    hook.install(gate, gate.check_removal)
+    hook.install(gate, gate.check_removal, gate.check_rename)
     services.registry.aliases.promotion = hook
     services.registry.versions.promotion = hook
     services.registry.models.promotion = hook
