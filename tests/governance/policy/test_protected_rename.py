@@ -3,7 +3,9 @@ Production) is gated like deleting it: references (``models:/<name>@champion``),
 and policy scopes go by the name. It needs ``promote``; with the promotion gate on it is refused
 (403 naming break-glass, audited ``promotion.refused``) until a break-glass has removed the
 target; without the gate it is refused when the new name leaves the scope of a policy in force
-for the target. Nothing is renamed on a refusal. Through our API and the stock mlflow 3 client."""
+for the target. Nothing is renamed on a refusal. Through our API and the stock mlflow 3 client.
+
+Archiving a version that holds a protected alias demotes the champion: it needs ``promote``."""
 
 from __future__ import annotations
 
@@ -124,6 +126,29 @@ def test_without_the_gate_a_rename_may_not_leave_a_policy_scope_and_needs_promot
     # The alias deleted (needs promote; dave has it), the model leaves the scope freely.
     ok(world.call("dave", "DELETE", f"{_RM}/alias", {"name": world.model, "alias": "champion"}))
     ok(_rename(world, "dave", "zz-renamed"))
+
+
+def test_archiving_the_champion_needs_promote(world: World) -> None:
+    champion = world.new_version()
+    _break_glass(world, champion, "alias:champion")
+    _user(world, "erin", "editor")
+    archive = {
+        "name": world.model,
+        "version": str(champion),
+        "stage": "Archived",
+        "archive_existing_versions": False,
+    }
+    message = _denied(world.call("erin", "POST", f"{_MV}/transition-stage", archive))
+    assert "holds the alias 'champion'" in message and "needs 'promote'" in message
+    stage = world.call(ADMIN, "GET", f"{_MV}/get", {"name": world.model, "version": str(champion)})
+    assert stage.json()["model_version"]["current_stage"] == "None"
+    assert "archive_model_version" in json.dumps(_refusals(world))
+    # The editor still archives a version that holds nothing protected, and moves the champion
+    # to another stage; a manager (promote) archives the champion.
+    spare = world.new_version()
+    ok(world.call("erin", "POST", f"{_MV}/transition-stage", {**archive, "version": str(spare)}))
+    ok(world.call("erin", "POST", f"{_MV}/transition-stage", {**archive, "stage": "Staging"}))
+    ok(world.call("dave", "POST", f"{_MV}/transition-stage", archive))
 
 
 @pytest.mark.compat

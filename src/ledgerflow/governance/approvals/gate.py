@@ -20,6 +20,8 @@ Installed on the registry's :class:`~ledgerflow.registry.promotion.PromotionHook
   go by the name. It needs ``promote``; with the gate on it is refused until a break-glass has
   removed the target; without the gate it is refused when the new name leaves the scope of a
   policy in force for the target (renaming into a stricter scope is fine).
+* Archiving a version that holds a protected alias demotes the champion: it needs ``promote``
+  (the alias stays where it is, so no break-glass is needed).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy.engine import Connection
 from ledgerflow.errors import LedgerflowError, PermissionDenied
 from ledgerflow.governance.policy.service import is_protected
 from ledgerflow.registry.promotion import PromotionCommit
-from ledgerflow.registry.validation import STAGE_PRODUCTION
+from ledgerflow.registry.validation import STAGE_ARCHIVED, STAGE_PRODUCTION
 from ledgerflow.security.auth.identity import current_identity
 from ledgerflow.security.authz import permissions as perm
 from ledgerflow.store import registry as model_store
@@ -172,6 +174,8 @@ class PromotionGate:
                 name, version, production, "protected stage removal outside a break-glass", "transition_stage"
             )
             raise PermissionDenied(removal_refusal_message(name, production, "transition_stage", version))
+        if target == f"stage:{STAGE_ARCHIVED}":
+            self._archive_needs_promote(name, version)
         # A direct move: an uploaded policy is never silently ignored, and its approvals rule
         # fails on a protected target (the move has no approvals to count).
         self.requests.enforce_policies(name, version, target)
@@ -243,6 +247,18 @@ class PromotionGate:
             for number, target in held
             if (version is None or number == version) and is_protected(self.services, target)
         ]
+
+    def _archive_needs_promote(self, name: str, version: int) -> None:
+        for _, target in self._held(name, version):
+            if target.startswith("alias:"):
+                self._require_promote(
+                    name,
+                    version,
+                    target,
+                    "archive_model_version",
+                    f"Archiving version {version} of model '{name}', which holds {_describe(target)}, "
+                    "demotes it; that needs 'promote' on the model, as moving the alias does.",
+                )
 
     def check_rename(self, name: str, new_name: str) -> None:
         """Before *name* is renamed: see the module text. Nothing is renamed on a refusal (the
