@@ -274,6 +274,21 @@ def test_batched_labels_are_exactly_the_unbatched(tmp_path: Path) -> None:
     assert [a.json() for a in answers] == [general.post("/invocations", json=b).json() for b in bodies]
 
 
+@pytest.mark.parametrize("name", ["forest-proba", "boosting", "tree", "logistic-proba", "mlp-proba"])
+def test_tree_models_batch_by_default_with_bit_identical_answers(tmp_path: Path, name: str) -> None:
+    estimator, predict_fn = _fit(name)
+    model = ledgerflow.pyfunc.load_model(str(_save(tmp_path, estimator, predict_fn)))
+    app = create_scoring_app(model, batching=BatchSettings(batch_wait_seconds=0.02, inline_seconds=0))
+    assert app.dispatcher is not None
+    trees = name in ("forest-proba", "boosting", "tree")
+    assert app.dispatcher.settings.batching is trees
+    bodies = [_split(SHUFFLED, _rows(1 + i % 4, seed=i)) for i in range(12)]
+    answers = _post_all(app, bodies)
+    assert app.dispatcher.batched_requests == (len(bodies) if trees else 0)
+    general = TestClient(create_scoring_app(model, matrix_path=False))
+    assert [a.json() for a in answers] == [general.post("/invocations", json=b).json() for b in bodies]
+
+
 @pytest.mark.parametrize(("limit", "calls", "batched"), [(0, 6, 0), (5, 6, 0), (6, 3, 6)])
 def test_batches_respect_the_row_limit(tmp_path: Path, limit: int, calls: int, batched: int) -> None:
     estimator, _ = _fit("logistic-predict")

@@ -104,11 +104,11 @@ def models() -> None:
 @click.option(
     "--max-batch-rows",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
+    default=None,
     help="Batch requests that arrive while the model is predicting into one call of up to this "
-    "many rows (e.g. 1000; 0: one call per request). Only for scikit-learn models fed a float "
-    "matrix; float outputs may then differ in the last bits from unbatched answers.",
+    "many rows (0: one call per request). Default: 1000 for scikit-learn tree models, whose "
+    "batched answers are bit-identical; 0 for others, whose float outputs could differ in the "
+    "last bits. Only for scikit-learn models fed a float matrix.",
 )
 @click.option(
     "--batch-wait-ms",
@@ -138,7 +138,7 @@ def serve(
     allowed_hosts: tuple[str, ...],
     allow_globals: tuple[str, ...],
     max_request_bytes: int,
-    max_batch_rows: int,
+    max_batch_rows: int | None,
     batch_wait_ms: float,
     inline_ms: float,
     **monitor: Any,

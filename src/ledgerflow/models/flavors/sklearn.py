@@ -205,6 +205,10 @@ _ARRAY_SAFE_MODULES = (
     "sklearn.ensemble._gb",
 )
 _ARRAY_SAFE_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+# Tree models compute each row alone with comparisons and per-row sums in a fixed order, so a
+# row's answer is bit-identical inside a larger matrix; BLAS-based models (linear, SVM, MLP,
+# neighbours' distances) may round a row differently depending on the matrix around it.
+_BATCH_EXACT_MODULES = ("sklearn.tree.", "sklearn.ensemble._forest", "sklearn.ensemble._gb")
 
 
 class SklearnPyfunc:
@@ -248,6 +252,14 @@ class SklearnPyfunc:
         )
         method: Callable[[Any], Any] = getattr(estimator, self.predict_fn)
         return method
+
+    def batches_exactly(self) -> bool:
+        """Whether predicting rows inside a larger matrix gives bit-identical answers (tree
+        models on one thread; with several jobs the order of the trees' sums varies anyway)."""
+        estimator = self.model
+        return type(estimator).__module__.startswith(_BATCH_EXACT_MODULES) and getattr(
+            estimator, "n_jobs", None
+        ) in (None, 1)
 
 
 def load_pyfunc_impl(model_dir: Path, model: Model) -> SklearnPyfunc:
