@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -212,6 +213,23 @@ def table(results: dict[str, dict[str, dict[str, Any]]], sizes: Sizes) -> tuple[
     return "\n".join(lines), summary
 
 
+def git_commit() -> str:
+    """The checkout's commit, marked when files differ from it (results name the code they ran)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=run.ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=run.ROOT,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,6 +288,7 @@ def main() -> None:
         "workloads": selected,
         "serve_model": args.serve_model,
         "serve_args": args.serve_args,
+        "commit": git_commit(),
     }
     run.log(f"work dir {work}; MLflow {version}; sizes {sizes}")
     results: dict[str, dict[str, dict[str, Any]]] = {spec.label: {} for spec in specs}
