@@ -354,3 +354,28 @@ def test_root_path_requests_go_through_the_router(tmp_path: Path) -> None:
 def test_serve_refuses_bad_batching_options(tmp_path: Path, option: list[str]) -> None:
     result = invoke(["models", "serve", "-m", str(tmp_path / "none"), *option])
     assert result.exit_code == 2
+
+
+def test_client_leaving_mid_body_gets_no_answer_and_no_error(tmp_path: Path) -> None:
+    estimator, _ = _fit("logistic-predict")
+    app = create_scoring_app(ledgerflow.pyfunc.load_model(str(_save(tmp_path, estimator))))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/invocations",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+    }
+    messages = iter(
+        [{"type": "http.request", "body": b'{"dataframe', "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent == []

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -235,7 +235,10 @@ class ScoringApp:
         return result
 
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, body, media_type = await self._invocations(Request(scope, receive))
+        try:
+            status, body, media_type = await self._invocations(Request(scope, receive))
+        except ClientDisconnect:
+            return  # the client left before sending its whole body: nobody to answer
         await send(
             {
                 "type": "http.response.start",
