@@ -23,8 +23,8 @@ Requests that reach the model as a float matrix (see :mod:`.matrix`) go through 
   (``max_batch_rows=None``) batches them, up to :data:`AUTO_BATCH_ROWS` rows; for BLAS-based
   models (linear, SVM, MLP, neighbours) floating-point outputs can differ in the last bits
   inside a larger matrix, so they batch only when asked. Measured with 8 concurrent
-  single-row clients: a 100-tree forest answered 3.8x the requests (server CPU per request
-  4.2 -> 1.2 ms); a logistic regression used ~20% less CPU per request.
+  single-row clients: a 100-tree forest answered 3.3-3.8x the requests (server CPU per
+  request 4.2 -> 1.2 ms); a logistic regression used ~20% less CPU per request.
 """
 
 from __future__ import annotations
