@@ -107,6 +107,24 @@ def test_matrix_answers_are_the_general_paths_bit_for_bit(tmp_path: Path, name: 
     assert fast.dispatcher is not None and fast.dispatcher.calls >= 3
 
 
+def test_big_bodies_take_the_matrix_path_off_the_event_loop(tmp_path: Path) -> None:
+    estimator, predict_fn = _fit("logistic-proba")
+    model = ledgerflow.pyfunc.load_model(str(_save(tmp_path, estimator, predict_fn)))
+    app = create_scoring_app(model)
+    body = json.dumps(_split(SHUFFLED, _rows(8000, seed=9))).encode()
+    assert len(body) > 256 * 1024  # parsed on a worker thread, not inline
+    headers = {"Content-Type": "application/json"}
+    answer = TestClient(app).post("/invocations", content=body, headers=headers)
+    general = TestClient(create_scoring_app(model, matrix_path=False))
+    assert answer.status_code == 200
+    assert answer.json() == general.post("/invocations", content=body, headers=headers).json()
+    assert app.dispatcher is not None and app.dispatcher.calls == 1
+    slow = TestClient(create_scoring_app(model, timeout=1e-9)).post(
+        "/invocations", content=body, headers=headers
+    )
+    assert slow.status_code == 504
+
+
 def test_models_off_the_matrix_path_still_score(tmp_path: Path) -> None:
     from sklearn.ensemble import AdaBoostClassifier
     from sklearn.linear_model import LogisticRegression
