@@ -52,7 +52,11 @@ def test_clean_version_and_missing_version(api: Api) -> None:
     create_model(api, "plain")
     create_version(api, "plain", source=f"mlflow-artifacts:/{PATH}")
     scan = api.client.get(SCAN, params={"name": "plain", "version": "1"}).json()["scan"]
-    assert scan["status"] == "clean" and [f["path"] for f in scan["files"]] == ["model.pkl"]
+    # The server writes the version's SBOM into its folder before the registration scan.
+    assert scan["status"] == "clean" and [f["path"] for f in scan["files"]] == [
+        "model.pkl",
+        "sbom/cyclonedx.json",
+    ]
     missing = api.client.get(SCAN, params={"name": "plain", "version": "9"})
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     bad = api.client.get(SCAN, params={"name": "plain", "version": "x"})
