@@ -251,6 +251,18 @@ def test_wildcards_cover_top_level_names_only() -> None:
     assert rules.version == default_allowlist().version + "+local." + rules.version.rsplit(".", 1)[1]
 
 
+def test_an_edited_allowlist_is_a_new_version_even_when_its_version_field_is_not_bumped() -> None:
+    from ledgerflow.governance.scanning.allowlist import from_document
+
+    document = {"version": "2026.1.0", "globals": {"numpy": ["ndarray", "dtype"]}}
+    reordered = {"version": "2026.1.0", "globals": {"numpy": ["dtype", "ndarray"]}}
+    edited = {"version": "2026.1.0", "globals": {"numpy": ["ndarray", "dtype"], "os": ["system"]}}
+    first = from_document(document).version
+    assert first.startswith("2026.1.0+")
+    assert from_document(reordered).version == first
+    assert from_document(edited).version != first
+
+
 def test_restricted_unpickler_refuses_attribute_walks_through_wildcards(tmp_path: Path) -> None:
     from ledgerflow.governance.scanning.unpickler import UnsafeModel, allowing, restricted_load_path
 

@@ -3,7 +3,8 @@
 The list is data (``allowlist.json`` beside this module), not code: each entry names one
 importable object as ``module`` + ``qualname``, or every name of one module with ``"*"``
 (submodules are never included). Its ``version`` is recorded with every scan, so a new list
-makes earlier results stale. Operators extend it per server (``--allow-global``) for the
+makes earlier results stale; the recorded version carries a digest of the entries too, so an
+edited list that forgot to bump ``version`` still makes them stale. Operators extend it per server (``--allow-global``) for the
 classes of their own models; the extension is part of the recorded version.
 
 Names are compared after the same Python 2 compatibility mapping the pickle module applies
@@ -83,7 +84,7 @@ class AllowList:
             merged.setdefault(module, set()).add(name)
         all_extra = tuple(sorted({*self.extra, *added}))
         suffix = hashlib.sha256("\n".join(all_extra).encode()).hexdigest()[:12]
-        base = self.version.split("+", 1)[0]
+        base = self.version.split("+local.", 1)[0]
         return AllowList(f"{base}+local.{suffix}", {m: frozenset(n) for m, n in merged.items()}, all_extra)
 
     def __len__(self) -> int:
@@ -100,7 +101,9 @@ def from_document(document: Mapping[str, Any]) -> AllowList:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InvalidParameter(f"Allow-list entry {module!r} must be a list of names.")
         entries[str(module)] = frozenset(names)
-    return AllowList(version, entries)
+    canonical_entries = json.dumps({m: sorted(n) for m, n in entries.items()}, sort_keys=True)
+    content = hashlib.sha256(canonical_entries.encode()).hexdigest()[:12]
+    return AllowList(f"{version}+{content}", entries)
 
 
 def default_allowlist() -> AllowList:
