@@ -71,13 +71,11 @@ def _storage(url: str, name: str, live: Any) -> Path:
     return Path(live.config.artifacts_destination) / rest
 
 
-def _overwrite(url: str, name: str, live: Any, file: str, data: bytes) -> Path:
-    """Replace a registered version's file through the artifact API (after its scan)."""
+def _try_overwrite(url: str, name: str, live: Any, file: str, data: bytes) -> httpx.Response:
+    """Try to replace a registered version's file through the artifact API (after its scan)."""
     stored = _storage(url, name, live)
     relative = stored.relative_to(Path(live.config.artifacts_destination)).as_posix()
-    response = httpx.put(f"{url}/api/2.0/mlflow-artifacts/artifacts/{relative}/{file}", content=data)
-    assert response.status_code == 200, response.text
-    return stored
+    return httpx.put(f"{url}/api/2.0/mlflow-artifacts/artifacts/{relative}/{file}", content=data)
 
 
 def test_clean_model_logged_by_our_client(live_server: Any) -> None:
@@ -166,14 +164,19 @@ def test_logger_only_pickle_is_findings_and_names_the_global(live_server: Any) -
     assert scan["second_opinion"]["issues"] == 0  # the deny-list scanner sees nothing
 
 
-def test_file_overwritten_through_the_api_is_rescanned_and_refused(live_server: Any, tmp_path: Path) -> None:
+def test_file_overwrite_through_the_api_is_refused_and_the_version_still_loads(
+    live_server: Any, tmp_path: Path
+) -> None:
     _log(live_server.url, "swapped")
+    before = (_storage(live_server.url, "swapped", live_server) / "model.pkl").read_bytes()
     marker = tmp_path / "pwned"
-    _overwrite(live_server.url, "swapped", live_server, "model.pkl", _marker_payload(marker))
+    refused = _try_overwrite(live_server.url, "swapped", live_server, "model.pkl", _marker_payload(marker))
+    assert refused.status_code == 403 and "immutable" in refused.json()["message"], refused.text
+    assert (_storage(live_server.url, "swapped", live_server) / "model.pkl").read_bytes() == before
     scan = _scan(live_server.url, "swapped")
-    assert scan["status"] == "findings" and scan["trigger"] == "changed", scan
-    with pytest.raises(UnsafeModel, match="scan is 'findings'"):
-        ledgerflow.pyfunc.load_model("models:/swapped/1")
+    assert scan["status"] == "clean" and scan["trigger"] == "registration", scan
+    model = ledgerflow.pyfunc.load_model("models:/swapped/1")
+    assert model.predict(np.zeros((1, 4))).shape == (1,)
     assert not marker.exists()
 
 

@@ -243,7 +243,9 @@ def test_override_lets_a_blocked_file_through_until_it_changes(live_server: Any)
     assert clean.status_code in (400, 404)
 
 
-def test_writes_below_a_registered_version_rescan_it(live_server: Any) -> None:
+def test_writes_below_a_registered_version_are_refused(live_server: Any) -> None:
+    """A registered version's files are immutable through the API (governance/frozen_files.py);
+    its scan stays the registration's. Writes beside its folder are scanned as usual."""
     import ledgerflow
     import ledgerflow.sklearn
     from ledgerflow.client.fluent import reset_fluent_state
@@ -262,15 +264,15 @@ def test_writes_below_a_registered_version_rescan_it(live_server: Any) -> None:
         url + "/api/2.0/mlflow/model-versions/get-download-uri", params={"name": "below", "version": "1"}
     ).json()["artifact_uri"]
     root = location.split("mlflow-artifacts:", 1)[1].strip("/")
-    put(url, f"{root}/extra/weights.bin", p.torch_archive(p.system_pickle()))
-    added = httpx.get(version_scan, params={"name": "below", "version": "1"}).json()["scan"]
-    assert added["status"] == "findings" and added["trigger"] == "changed"
-    assert "extra/weights.bin" in {item["path"] for item in added["files"]}
-    assert httpx.delete(f"{url}{PROXY}/{root}/extra/weights.bin").status_code == 200
-    removed = httpx.get(version_scan, params={"name": "below", "version": "1"}).json()["scan"]
-    assert removed["status"] == "clean" and removed["trigger"] == "changed"
-    assert "extra/weights.bin" not in {item["path"] for item in removed["files"]}
-    assert removed["manifest_digest"] == first["manifest_digest"]
+    added = httpx.put(f"{url}{PROXY}/{root}/extra/weights.bin", content=p.torch_archive(p.system_pickle()))
+    assert added.status_code == 403 and "immutable" in added.json()["message"], added.text
+    assert httpx.delete(f"{url}{PROXY}/{root}/MLmodel").status_code == 403
+    after = httpx.get(version_scan, params={"name": "below", "version": "1"}).json()["scan"]
+    assert after["status"] == "clean" and after["trigger"] == "registration"
+    assert after["manifest_digest"] == first["manifest_digest"]
+    beside = root.rsplit("/", 1)[0] + "/beside/weights.bin"
+    put(url, beside, p.torch_archive(p.system_pickle()))
+    assert one_file(url, beside)["status"] == "findings"
 
 
 def test_length_prefixes_are_judged_against_the_file_size(live_server: Any) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from ledgerflow.artifacts.digests import location_hash
 from ledgerflow.store.governance.scanning_schema import model_version_scan_roots, model_version_scans
+from ledgerflow.store.schema import registered_models
 
 if TYPE_CHECKING:
     from ledgerflow.artifacts.repository import ArtifactRepository
@@ -66,3 +67,31 @@ def mark_changed(conn: Connection, keys: list[VersionKey], now: int) -> None:
             .where(table.registered_model_id == model_id, table.version == version)
             .values(changed_at=now)
         )
+
+
+def holders(
+    conn: Connection, repo: ArtifactRepository, rel: str, *, fold_case: bool = False
+) -> list[tuple[str, int]]:
+    """(model name, version) of the registered versions whose files a write or delete at
+    ``rel`` would change: those rooted at ``rel`` or an ancestor, and those rooted below it.
+    ``fold_case``: the store does not tell ``A`` from ``a``, so neither may the comparison
+    (no index helps then; the roots table holds one row per version)."""
+    location = repo.location(rel)
+    below = location.rstrip("/") + "/"
+    if fold_case:
+        ancestors = [repo.location("/".join(rel.split("/")[:n])).lower() for n in range(rel.count("/") + 2)]
+        folded = sa.func.lower(_r.root_location)
+        condition = sa.or_(folded.in_(ancestors), folded.startswith(below.lower(), autoescape=True))
+    else:
+        condition = sa.or_(
+            _r.root_hash.in_(_ancestors(repo, rel, include_self=True)),
+            _r.root_location.startswith(below, autoescape=True),
+        )
+    models = registered_models.c
+    rows = conn.execute(
+        sa.select(models.name, _r.version)
+        .join(registered_models, models.registered_model_id == _r.registered_model_id)
+        .where(condition)
+        .distinct()
+    )
+    return sorted({(str(row.name), int(row.version)) for row in rows})

@@ -4,6 +4,7 @@ artifact listings, and the UI's download and upload routes.
 Bodies stream both ways (uploads in bounded chunks, downloads chunk by chunk), so a file of
 any size passes through with flat server memory. Every upload is scanned as it completes and
 every download passes the scan gate (``ArtifactService.serve``; governance/scanning/files.py).
+No upload or delete may change a registered version's files (governance/frozen_files.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from ledgerflow.artifacts import media
 from ledgerflow.artifacts.service import Download, Upload
 from ledgerflow.errors import InvalidParameter, ServiceUnavailable
+from ledgerflow.governance.frozen_files import FrozenVersionFiles
 from ledgerflow.server import jsonio
 from ledgerflow.server.endpoints import EndpointTable
 from ledgerflow.server.payload import Payload, missing
@@ -87,6 +89,7 @@ async def receive_into(request: Request, upload: Upload) -> None:
 
 def routes(services: Services) -> list[BaseRoute]:
     artifacts = services.artifacts
+    frozen = FrozenVersionFiles(services.db, services.audit)
 
     def refuse_unless_serving(request: Request) -> None:
         if not services.config.serve_artifacts:
@@ -99,6 +102,7 @@ def routes(services: Services) -> list[BaseRoute]:
         refuse_unless_serving(request)
         target = artifacts.proxy_target(request.path_params["path"])
         if request.method == "PUT":
+            await run_in_threadpool(frozen.check, target, "write")
             declared = request.headers.get("content-length", "")
             size = int(declared) if declared.isdigit() else None
             upload = await run_in_threadpool(artifacts.open_upload, target, None, None, size)
@@ -108,6 +112,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 return Response(status_code=400)
             return _json({})
         if request.method == "DELETE":
+            await run_in_threadpool(frozen.check, target, "delete")
             await run_in_threadpool(artifacts.delete, target)
             return _json({})
         return stream_download(await run_in_threadpool(artifacts.serve, target))
@@ -132,6 +137,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 f"Artifact is too large: the limit for this upload is {UI_UPLOAD_MAX_BYTES} bytes."
             )
         target = await run_in_threadpool(artifacts.run_file, run_id, path)
+        await run_in_threadpool(frozen.check, target, "write")
         upload = await run_in_threadpool(artifacts.open_upload, target, None, UI_UPLOAD_MAX_BYTES)
         try:
             await receive_into(request, upload)
