@@ -397,3 +397,67 @@ def test_client_leaving_mid_body_gets_no_answer_and_no_error(tmp_path: Path) -> 
 
     asyncio.run(app(scope, receive, send))
     assert sent == []
+
+
+def test_access_log_lines_are_uvicorns_written_in_batches(tmp_path: Path) -> None:
+    import io
+
+    from ledgerflow.models.scoring.access_log import FLUSH_SECONDS, AccessLog
+
+    estimator, _ = _fit("logistic-predict")
+    stream = io.StringIO()
+    app = AccessLog(create_scoring_app(ledgerflow.pyfunc.load_model(str(_save(tmp_path, estimator)))), stream)
+
+    async def run() -> tuple[str, str]:
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 4567))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            assert (await client.post("/invocations", json=_split(COLUMNS, _rows(1)))).status_code == 200
+            assert (await client.post("/invocations", content=b"{nope")).status_code == 415
+            assert (await client.get("/nope?x=1")).status_code == 404
+            early = stream.getvalue()
+            await asyncio.sleep(FLUSH_SECONDS * 2)
+            return early, stream.getvalue()
+
+    early, later = asyncio.run(run())
+    assert early == ""  # nothing written per request
+    assert later.splitlines() == [
+        'INFO:     10.1.2.3:4567 - "POST /invocations HTTP/1.1" 200 OK',
+        'INFO:     10.1.2.3:4567 - "POST /invocations HTTP/1.1" 415 Unsupported Media Type',
+        'INFO:     10.1.2.3:4567 - "GET /nope?x=1 HTTP/1.1" 404 Not Found',
+    ]
+
+
+def test_live_server_writes_access_lines(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import time
+
+    estimator, _ = _fit("logistic-predict")
+    model = _save(tmp_path, estimator)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LEDGERFLOW_"))}
+    out = (tmp_path / "stdout.txt").open("w")
+    command = [str(root / ".venv/bin/ledgerflow"), "models", "serve", "-m", str(model), "-p", str(port)]
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "scoring server did not start"
+            time.sleep(0.2)
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json=_split(COLUMNS, _rows(2)))
+        assert answer.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        out.close()
+    text = (tmp_path / "stdout.txt").read_text()
+    assert '"POST /invocations HTTP/1.1" 200 OK' in text and '"GET /ping HTTP/1.1" 200 OK' in text

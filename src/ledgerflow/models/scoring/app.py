@@ -29,6 +29,7 @@ from ledgerflow.config import ServerConfig
 from ledgerflow.errors import LedgerflowError
 from ledgerflow.models.pyfunc_model import PyFuncModel
 from ledgerflow.models.scoring import parsing
+from ledgerflow.models.scoring.access_log import AccessLog
 from ledgerflow.models.scoring.auth import secure
 from ledgerflow.models.scoring.batching import BatchSettings, Dispatcher
 from ledgerflow.models.scoring.matrix import DEPTH as MATRIX_DEPTH
@@ -350,15 +351,20 @@ def serve(
     # A bearer token on /invocations when configured; Host allow-list, Origin check and
     # security headers always (see models/scoring/auth.py).
     served = secure(app, auth_token, allowed_hosts)
-    config = uvicorn.Config(served, host=host, port=port, log_level="info")
+    # uvicorn's line for every response, written in batches (see access_log.py).
+    access = AccessLog(served)
+    config = uvicorn.Config(access, host=host, port=port, log_level="info", access_log=False)
     config.load()
     # Everything alive now (the model, pandas, scikit-learn: ~160,000 objects) lives as long
     # as the server. Frozen, the collector stops rescanning it: a full collection, which
     # request garbage triggers every few hundred 1,000-row requests, took 30-280 ms over it.
     gc.collect()
     gc.freeze()
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    finally:
+        access.flush()
 
 
 def predictions_payload(predictions: Any) -> Any:
