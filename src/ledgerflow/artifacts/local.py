@@ -144,7 +144,11 @@ class LocalArtifactRepository(ArtifactRepository):
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise missing
-        return FileStream(size=info.st_size, chunks=_read_chunks(os.fdopen(fd, "rb")))
+        return FileStream(
+            size=info.st_size,
+            chunks=_read_chunks(os.fdopen(fd, "rb")),
+            modified_ms=info.st_mtime_ns // 1_000_000,
+        )
 
     def list_dir(self, rel: str) -> list[FileInfo]:
         real = self._resolve(rel)

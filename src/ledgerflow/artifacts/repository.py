@@ -35,10 +35,12 @@ class FileStream:
     """An opened file: its size and an iterator over its bytes.
 
     Iterating to the end, or calling :meth:`close`, releases the underlying handle.
+    ``modified_ms``: when the stored bytes last changed (epoch ms), where the backend says.
     """
 
     size: int
     chunks: Iterator[bytes]
+    modified_ms: int | None = None
 
     def close(self) -> None:
         close = getattr(self.chunks, "close", None)

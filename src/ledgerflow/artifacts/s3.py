@@ -243,7 +243,12 @@ class S3ArtifactRepository(ArtifactRepository):
                 if _error_code(error) in _MISSING_KEY_CODES:
                     raise ResourceDoesNotExist(f"Artifact '{rel}' does not exist.") from None
                 raise
-        return FileStream(size=int(got["ContentLength"]), chunks=_body_chunks(got["Body"]))
+        modified = got.get("LastModified")
+        return FileStream(
+            size=int(got["ContentLength"]),
+            chunks=_body_chunks(got["Body"]),
+            modified_ms=int(modified.timestamp() * 1000) if modified is not None else None,
+        )
 
     def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}

@@ -1,11 +1,12 @@
 """Acceptance check 3 for logged models: ``load_model`` and the scoring server raise before
 anything is unpickled when a model file changed after its scan, whichever way it changed
-(through the API: rescanned; behind the server's back: caught by size, by the hash of the
-served bytes, or by the client's comparison with the scanned digests)."""
+(through the API: rescanned; behind the server's back: refused by size or by the hash of the
+file before it is sent, or caught by the client's comparison with the scanned digests)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import pickle
 import shutil
 import subprocess
@@ -103,17 +104,44 @@ def test_file_swapped_in_the_store_is_refused_before_unpickling(live_server: Any
     assert not marker.exists()
 
 
-def test_same_size_swap_is_cut_off_by_the_server(live_server: Any, tmp_path: Path) -> None:
-    """Same size: only the bytes tell; the server hashes what it serves and stops short."""
+def test_same_size_swap_is_refused_before_the_body(
+    live_server: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same size: only the bytes tell. The model file is small enough to hash before the
+    headers, so the server answers 403 naming the change (never a 200 with a cut body) on
+    the direct URL, to our loader and to the stock mlflow loader; no traceback is logged."""
+    import mlflow
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
     info = _log(live_server.url, "change-same-size")
     marker = tmp_path / "pwned"
     path = _model_file(live_server, info)
-    swapped = _marker_payload(marker, path.stat().st_size)
-    assert len(swapped) == path.stat().st_size
-    path.write_bytes(swapped)
-    with pytest.raises(UnsafeModel, match="download ended early"):
-        ledgerflow.pyfunc.load_model(info.model_uri)
+    swapped = bytearray(path.read_bytes())
+    swapped[len(swapped) // 2] ^= 1  # one byte
+    path.write_bytes(bytes(swapped))
+    rest = info.artifact_uri.split("mlflow-artifacts:", 1)[1].strip("/")
+    caplog.set_level(logging.WARNING)
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(caplog.handler)
+    try:
+        direct = httpx.get(f"{live_server.url}{PROXY}/{rest}/model.pkl")
+        assert direct.status_code == 403, direct.status_code
+        assert direct.json()["error_code"] == "PERMISSION_DENIED"
+        assert "changed after it was scanned" in direct.json()["message"], direct.text
+        with pytest.raises(UnsafeModel, match="changed after it was scanned"):
+            ledgerflow.pyfunc.load_model(info.model_uri)
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        mlflow.set_tracking_uri(live_server.url)
+        (tmp_path / "stock").mkdir()
+        with pytest.raises(MlflowException) as stock:
+            mlflow.pyfunc.load_model(info.model_uri, dst_path=str(tmp_path / "stock"))
+        assert "IncompleteRead" not in str(stock.value)
+        assert "403" in str(stock.value) or "Failed to download" in str(stock.value), stock.value
+    finally:
+        server_log.removeHandler(caplog.handler)
     assert not marker.exists()
+    assert not [r for r in caplog.records if r.exc_info or "Exception in ASGI" in r.getMessage()]
     records = httpx.get(
         live_server.url + "/api/2.0/ledgerflow/audit/records",
         params={"action": "scans.file_changed_after_scan"},

@@ -1,16 +1,21 @@
 """Per-file scans at upload and the download gate, through the artifact proxy of a live
 server: data passes untouched, model files are judged by content, blocked files are refused
 (403, audited), never-scanned files are scanned on first download, a file swapped behind the
-server's back is caught, overrides let a file through, writes below a registered version
-rescan it."""
+server's back is caught (a 403 before the body when it can be told before, a connection cut
+short of its Content-Length otherwise), overrides let a file through, writes below a
+registered version are refused."""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import pickle
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,27 +174,85 @@ def test_files_never_scanned_are_scanned_on_first_download(live_server: Any) -> 
     assert by_path["broken.zip"]["status"] == "unscannable"  # fail closed
 
 
-def test_a_model_file_swapped_behind_the_server_is_cut_off(live_server: Any) -> None:
-    """Same size, other bytes: nothing cheap can tell, so the served bytes are hashed and the
-    stream stops before its last chunk when they are not the scanned ones."""
+def test_a_small_model_file_swapped_behind_the_server_is_refused_before_the_body(
+    live_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Same size, one byte different: a model file up to HASH_FIRST_BYTES is hashed before
+    the headers, so the answer is a 403 naming the change, never a 200 with a cut body."""
     url = live_server.url
     original = pickle.dumps(["a" * 3_000_000], protocol=4)
-    swapped = pickle.dumps(["b" * 3_000_000], protocol=4)
-    assert len(original) == len(swapped)
     put(url, "1/run/artifacts/swap/list.pkl", original)
     assert get(url, "1/run/artifacts/swap/list.pkl").content == original
-    stored(live_server, "1/run/artifacts/swap/list.pkl").write_bytes(swapped)
+    swapped = bytearray(original)
+    swapped[len(swapped) // 2] ^= 1
+    stored(live_server, "1/run/artifacts/swap/list.pkl").write_bytes(bytes(swapped))
+    with _server_log(caplog):
+        refused = get(url, "1/run/artifacts/swap/list.pkl")
+    assert refused.status_code == 403, refused.status_code
+    body = refused.json()
+    assert body["error_code"] == "PERMISSION_DENIED"
+    assert "changed after it was scanned" in body["message"] and "SHA-256" in body["message"], body
+    assert audit_actions(url, "scans.file_changed_after_scan")
+    assert not [r for r in caplog.records if r.exc_info or "Exception in ASGI" in r.getMessage()]
+
+
+def test_a_large_model_file_modified_after_its_scan_is_refused_before_the_body(live_server: Any) -> None:
+    url = live_server.url
+    original = pickle.dumps(["a" * 5_000_000], protocol=4)
+    put(url, "1/run/artifacts/swap/big.pkl", original)
+    path = stored(live_server, "1/run/artifacts/swap/big.pkl")
+    swapped = bytearray(original)
+    swapped[-100] ^= 1
+    path.write_bytes(bytes(swapped))
+    later = time.time() + 10  # after the scan by more than the slack
+    os.utime(path, (later, later))
+    refused = get(url, "1/run/artifacts/swap/big.pkl")
+    assert refused.status_code == 403 and "changed after it was scanned" in refused.json()["message"]
+
+
+def test_a_large_model_file_changed_unseen_is_cut_short_without_a_traceback(
+    live_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Same size and the old modification time: only the bytes tell, and they are hashed as
+    they go out. The connection closes short of Content-Length (the client sees an incomplete
+    body) and the server logs one warning, no traceback."""
+    url = live_server.url
+    original = pickle.dumps(["a" * 5_000_000], protocol=4)
+    put(url, "1/run/artifacts/swap/big.pkl", original)
+    path = stored(live_server, "1/run/artifacts/swap/big.pkl")
+    stat = path.stat()
+    swapped = bytearray(original)
+    swapped[-100] ^= 1
+    path.write_bytes(bytes(swapped))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     received = bytearray()
-    # The body ends early: the client never gets the file whole.
-    with (
-        pytest.raises(httpx.HTTPError),
-        httpx.stream("GET", f"{url}{PROXY}/1/run/artifacts/swap/list.pkl", timeout=60) as response,
-    ):
-        assert response.status_code == 200
-        for block in response.iter_bytes():
-            received += block
+    with _server_log(caplog):
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.stream("GET", f"{url}{PROXY}/1/run/artifacts/swap/big.pkl", timeout=60) as response,
+        ):
+            assert response.status_code == 200
+            assert response.headers["content-length"] == str(len(original))
+            for block in response.iter_bytes():
+                received += block
+        time.sleep(0.2)  # the server logs after the connection closed
     assert len(received) < len(swapped)
     assert audit_actions(url, "scans.file_changed_after_scan")
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and "changed after it was scanned" in problems[0], problems
+
+
+@contextmanager
+def _server_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Capture the ASGI server's error log too (it does not propagate to the root logger)."""
+    server = logging.getLogger("uvicorn.error")
+    server.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING):
+            yield
+    finally:
+        server.removeHandler(caplog.handler)
 
 
 def test_a_data_file_swapped_for_a_pickle_is_rescanned_and_refused(live_server: Any) -> None:

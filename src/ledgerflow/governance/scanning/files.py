@@ -10,8 +10,11 @@ file whose scan blocks is handed to a client.
   (same SHA-256, same size, current scanner and allow-list for model files) and be clean or
   overridden; a file never scanned (stored before scanning existed, or written behind the
   server's back) is scanned first, and an unscannable one is refused (fail closed). A model
-  file is hashed as it streams and the stream is cut before its last chunk if the bytes are not
-  those scanned, so even a stock client that unpickles what it downloads never gets them whole.
+  file must be the bytes scanned: a different size, or (hashed before the headers when it is at
+  most ``HASH_FIRST_BYTES``, or modified after its scan) a different SHA-256, is a 403 naming
+  the change. A large file is hashed as it streams and the stream is cut before its last chunk
+  (the connection closes short of its Content-Length) if it changed while being sent, so even
+  a stock client that unpickles what it downloads never gets the bytes whole.
 * A directory (a logged model, a run's ``model/`` folder) is judged by its files together
   (:meth:`FileScans.aggregate`), which is what ``load_model`` checks before unpickling.
 """
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from ledgerflow.artifacts.digests import Digest, StreamHasher
+from ledgerflow.artifacts.repository import FileStream
 from ledgerflow.artifacts.service import Download, Target
 from ledgerflow.errors import InvalidParameter, PermissionDenied, ResourceDoesNotExist
 from ledgerflow.governance.scanning import file_results, version_roots
@@ -51,6 +55,12 @@ READ = "read"
 RESCAN = "rescan"
 LOADABLE = (CLEAN, OVERRIDDEN)
 OVERRIDE_HINT = "An admin may override it with a reason and an expiry."
+# Model files up to this size are read and hashed before the headers go out (and served from
+# that copy); larger ones only when their modification time is after the scan.
+HASH_FIRST_BYTES = 4 * 1024 * 1024
+# A file's modification time trails the scan a little on a normal upload (the rename and
+# flush come after the result is made; object stores stamp whole seconds).
+MODIFIED_SLACK_MS = 2000
 
 VersionsChanged = Callable[[list[version_roots.VersionKey]], None]
 
@@ -267,8 +277,12 @@ class FileScans:
             return True
         if int(row.size) != size:
             return True  # changed behind the server's back
-        # A digest recorded after the scan, for other bytes: written by a replica without
-        # scanning. (A digest older than the scan is the upload's; the scan read the bytes.)
+        return self._uploaded_since(row, recorded)
+
+    @staticmethod
+    def _uploaded_since(row: Any, recorded: Any) -> bool:
+        """A digest recorded after the scan, for other bytes: written by a replica without
+        scanning. (A digest older than the scan is the upload's; the scan read the bytes.)"""
         return bool(
             recorded is not None
             and recorded.sha256 != row.sha256
@@ -285,6 +299,17 @@ class FileScans:
                     row, recorded = file_results.served(conn, location)
                 stream = target.repo.open_read(target.rel)
             chunks = stream.chunks
+            if (
+                row is not None
+                and row.kind == MODEL
+                and row.status != UNSCANNED
+                and int(row.size) != stream.size
+                and not self._uploaded_since(row, recorded)
+            ):
+                # A model file changed behind the server's back: what was scanned (and maybe
+                # approved) is gone; a rescan would vouch for bytes nobody uploaded.
+                stream.close()
+                self._refuse_changed(target, row, f"{stream.size} bytes, {int(row.size)} were scanned")
             if not self._needs_scan(row, recorded, stream.size) and row.kind == DATA:
                 # Data needs no hashing on the way out; its first bytes must still be data
                 # (a pickle swapped in behind the server's back is caught here).
@@ -307,10 +332,57 @@ class FileScans:
                 )
             digest = None if recorded is None else Digest(int(recorded.size), str(recorded.sha256))
             if row.kind == MODEL:
-                chunks = self._verified(chunks, str(row.sha256), target)
-                digest = Digest(int(row.size), str(row.sha256))  # what the stream is checked against
+                expected = str(row.sha256)
+                if stream.size <= HASH_FIRST_BYTES or self._modified_after_scan(stream.modified_ms, row):
+                    chunks = self._hashed_first(target, stream, row)
+                else:
+                    chunks = self._verified(chunks, expected, target)
+                digest = Digest(int(row.size), expected)  # what the stream is checked against
             return Download(target.rel.rpartition("/")[2], stream.size, chunks, digest)
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _modified_after_scan(modified_ms: int | None, row: Any) -> bool:
+        return modified_ms is not None and modified_ms > int(row.scanned_at) + MODIFIED_SLACK_MS
+
+    def _hashed_first(self, target: Target, stream: FileStream, row: Any) -> Iterator[bytes]:
+        """Hash the whole file before anything is sent: a 403 naming the change when it is not
+        the scanned bytes. A small file is then served from the copy just hashed; a large one
+        is opened again and still checked as it streams (it may change once more)."""
+        expected = str(row.sha256)
+        keep: list[bytes] | None = [] if stream.size <= HASH_FIRST_BYTES else None
+        hasher = hashlib.sha256()
+        try:
+            for chunk in stream.chunks:
+                hasher.update(chunk)
+                if keep is not None:
+                    keep.append(chunk)
+        finally:
+            stream.close()
+        actual = hasher.hexdigest()
+        if actual != expected:
+            self._refuse_changed(target, row, f"SHA-256 {actual}, {expected} was scanned")
+        if keep is not None:
+            return iter(keep)
+        again = target.repo.open_read(target.rel)
+        if again.size != stream.size:
+            again.close()
+            self._refuse_changed(target, row, f"{again.size} bytes, {int(row.size)} were scanned")
+        return self._verified(again.chunks, expected, target)
+
+    def _refuse_changed(self, target: Target, row: Any, change: str) -> None:
+        if self.audit is not None:
+            self.audit.record_event(
+                "scans.file_changed_after_scan",
+                "denied",
+                resource_type="artifact",
+                resource_id=target.rel,
+                details={"scanned_sha256": str(row.sha256), "change": change, "when": "before_send"},
+            )
+        raise PermissionDenied(
+            f"Refusing to download '{target.rel}': the file changed after it was scanned ({change}). "
+            "Upload it again (or restore the scanned bytes) to have it scanned."
+        )
 
     def _refuse(self, target: Target, status: str, why: str) -> None:
         if self.audit is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ledgerflow.artifacts import media
@@ -22,6 +22,7 @@ from ledgerflow.errors import InvalidParameter, ServiceUnavailable
 from ledgerflow.governance.frozen_files import FrozenVersionFiles
 from ledgerflow.server import jsonio
 from ledgerflow.server.endpoints import EndpointTable
+from ledgerflow.server.file_responses import CheckedFileResponse, install_log_filter
 from ledgerflow.server.payload import Payload, missing
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def stream_download(download: Download) -> Response:
     headers["Content-Length"] = str(download.size)
     if download.digest is not None:
         headers.update(download.digest.headers())
-    return StreamingResponse(download.chunks, media_type=media_type, headers=headers)
+    return CheckedFileResponse(download.chunks, media_type=media_type, headers=headers)
 
 
 async def receive_into(request: Request, upload: Upload) -> None:
@@ -90,6 +91,7 @@ async def receive_into(request: Request, upload: Upload) -> None:
 def routes(services: Services) -> list[BaseRoute]:
     artifacts = services.artifacts
     frozen = FrozenVersionFiles(services.db, services.audit)
+    install_log_filter()
 
     def refuse_unless_serving(request: Request) -> None:
         if not services.config.serve_artifacts:

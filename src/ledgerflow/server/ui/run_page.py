@@ -12,9 +12,10 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ledgerflow.errors import InvalidParameter, LedgerflowError
+from ledgerflow.server.file_responses import CheckedFileResponse
 from ledgerflow.server.ui.artifact_tree import MAX_ENTRIES, build_tree
 from ledgerflow.server.ui.charts import Point, line_chart
 from ledgerflow.server.ui.data import UiData
@@ -122,7 +123,7 @@ class RunPage:
         }
         if download.size is not None:
             headers["Content-Length"] = str(download.size)
-        return StreamingResponse(
+        return CheckedFileResponse(
             closing_chunks(download), media_type=media or "application/octet-stream", headers=headers
         )
 
