@@ -215,6 +215,7 @@ def _version_files(live: Any, name: str) -> Path:
 def test_mlflow3_log_register_then_log_more(live_server: Any, stock_env: None, tmp_path: Path) -> None:
     import mlflow
     import mlflow.sklearn
+
     mlflow.set_tracking_uri(live_server.url)
     mlflow.set_experiment("frozen-mlflow3")
     with mlflow.start_run() as run:

@@ -217,9 +217,7 @@ def test_a_blocked_versions_sbom_file_stays_blocked(register: Callable[..., Any]
     client = Client(reg.url)
     run = client.transport.call("GET", "/2.0/mlflow/runs/get", {"run_id": reg.run_id})["run"]
     folder = run["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/flagged"
-    put = httpx.put(
-        f"{reg.url}/api/2.0/mlflow-artifacts/artifacts/{folder}/model.pkl", content=LOGGER_PICKLE
-    )
+    put = httpx.put(f"{reg.url}/api/2.0/mlflow-artifacts/artifacts/{folder}/model.pkl", content=LOGGER_PICKLE)
     assert put.status_code == 200, put.text
     client.transport.call("POST", "/2.0/mlflow/registered-models/create", {"name": "flagged"})
     client.transport.call(
