@@ -45,21 +45,35 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"{[")
+
+
 def check_depth(body: bytes, data: Any, limit: int) -> None:
-    """Refuse JSON nested deeper than *limit* objects/arrays (handlers recurse on some)."""
-    # Fewer brackets than the limit cannot nest past it: the usual case costs two scans in C.
-    if body.count(b"{") + body.count(b"[") <= limit:
+    """Refuse JSON nested deeper than *limit* objects/arrays (handlers recurse on some);
+    *data* must be what *body* decodes to."""
+    # Every object or array in *data* was opened by a bracket in *body* (brackets inside strings
+    # only add to the count), so fewer brackets than the limit cannot nest past it: the usual
+    # case costs one scan in C (half the time of counting each bracket).
+    brackets = len(body.translate(None, _NOT_BRACKETS))
+    if brackets <= limit:
         return
-    # Level by level, keeping only the containers: a log-batch is a thousand flat objects, and
-    # testing each child's exact type in a comprehension costs a third of a per-child generator.
-    level: list[Any] = [data]
+    # Level by level, keeping only the containers. Once the levels seen hold as many
+    # containers as there are brackets, nothing lies deeper: a log-batch (an object, a list,
+    # a thousand flat objects) is settled without looking inside the thousand objects.
+    level: list[Any] = [data] if type(data) is dict or type(data) is list else []
+    seen = len(level)
     depth = 1
     while level:
         if depth > limit:
             raise BadRequest(f"Bad Request. The request body nests deeper than {limit} levels.")
+        if seen >= brackets:
+            return
+        # Testing each child's exact type in a comprehension costs a third of a per-child
+        # generator.
         below: list[Any] = []
         for value in level:
-            children = value.values() if isinstance(value, dict) else value
+            children = value.values() if type(value) is dict else value
             below += [child for child in children if type(child) is dict or type(child) is list]
+        seen += len(below)
         level = below
         depth += 1

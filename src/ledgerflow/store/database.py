@@ -12,7 +12,7 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, cast
@@ -86,6 +86,11 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         pool_size=8,
         max_overflow=8,
+        # Each SQLite connection keeps its own page cache and drops all of it when it sees
+        # another connection's commit. Handing out the most recently used connection keeps a
+        # warm cache for the next request (first in, first out rotated through all eight: a
+        # 1,000-point log-batch then re-read ~80 pages).
+        pool_use_lifo=True,
     )
 
     @event.listens_for(engine, "connect")
@@ -139,6 +144,19 @@ def driver_execute_many(conn: Connection, sql: str, rows: Any) -> None:
         cursor.executemany(sql, rows)
     except conn.dialect.loaded_dbapi.Error as error:
         raise _wrapped(conn, error, sql, None, cursor) from error
+    finally:
+        cursor.close()
+
+
+def driver_execute_each(conn: Connection, statements: Iterable[tuple[str, Any]]) -> None:
+    """Run each ``(sql, params)`` in turn on one driver cursor (see :func:`driver_execute`)."""
+    cursor = conn.connection.cursor()
+    try:
+        for sql, params in statements:
+            try:
+                cursor.execute(sql, params)
+            except conn.dialect.loaded_dbapi.Error as error:
+                raise _wrapped(conn, error, sql, params, cursor) from error
     finally:
         cursor.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ledgerflow.errors import InvalidParameter
@@ -35,6 +36,21 @@ class MetricPoint(NamedTuple):
     model_id: str | None = None
     dataset_name: str | None = None
     dataset_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlainPoints:
+    """A batch of finite points with no model or dataset, as columns of equal length: point i
+    is ``keys[i], values[i], timestamps[i], steps[i]``. What MLflow's clients send in a
+    log-batch, carried to the driver without a Python object per point."""
+
+    keys: Sequence[str]
+    values: Sequence[float]
+    timestamps: Sequence[int]
+    steps: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 def validate_point(point: MetricPoint, *, check_key: bool = True) -> None:

@@ -24,7 +24,7 @@ from ledgerflow.store import runs as store
 from ledgerflow.store.database import Database
 from ledgerflow.tracking.clock import generate_run_name, new_run_id, now_ms
 from ledgerflow.tracking.experiments import ExperimentService
-from ledgerflow.tracking.metrics import MetricPoint, MetricService, point_row, validate_point
+from ledgerflow.tracking.metrics import MetricPoint, MetricService, PlainPoints, point_row, validate_point
 from ledgerflow.tracking.validation import (
     MAX_DATASET_DIGEST_LENGTH,
     MAX_DATASET_NAME_LENGTH,
@@ -256,7 +256,7 @@ class RunService:
         self,
         conn: Connection,
         run_id: str,
-        points: Sequence[MetricPoint],
+        points: Sequence[MetricPoint] | PlainPoints,
         params: Sequence[tuple[str, str]],
         tags: dict[str, str],
         *,
@@ -284,7 +284,12 @@ class RunService:
             store.set_tags(conn, run_id, tags)
             if RUN_NAME_TAG in tags:
                 store.update(conn, run_id, name=tags[RUN_NAME_TAG][:MAX_RUN_NAME_LENGTH])
-        if points:
+        if isinstance(points, PlainPoints):
+            # No model ids among them, so no model metric copies either.
+            metric_store.log_plain_points(
+                conn, run_id, points.keys, points.timestamps, points.steps, points.values
+            )
+        elif points:
             rows = [point_row(run_id, p) for p in points]
             metric_store.log_points(conn, rows)
             metric_store.log_model_points(conn, row.experiment_id, rows)
@@ -336,16 +341,21 @@ class RunService:
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[MetricPoint],
+        metrics: Sequence[MetricPoint] | PlainPoints,
         params: Sequence[tuple[str, str]],
         tags: Sequence[tuple[str, str]],
     ) -> None:
         _limits(len(metrics), len(params), len(tags))
-        validated_keys: set[str] = set()
-        for point in metrics:
-            # A batch repeats a handful of keys many times; check each key once.
-            validate_point(point, check_key=point.key not in validated_keys)
-            validated_keys.add(point.key)
+        if isinstance(metrics, PlainPoints):
+            # A batch repeats a handful of keys many times; check each key once, in the order
+            # the points first name them (the first bad one is the one reported).
+            for key in dict.fromkeys(metrics.keys):
+                validate_key("Metric", key)
+        else:
+            validated_keys: set[str] = set()
+            for point in metrics:
+                validate_point(point, check_key=point.key not in validated_keys)
+                validated_keys.add(point.key)
         clean_params = _clean_params(params)
         seen: set[str] = set()
         duplicates = []

@@ -351,23 +351,81 @@ class AuditLog:
 
 
 def _clean_digest(request: dict[str, Any], args: tuple[Any, ...], result: Any) -> str | None:
-    """The change's digest when nothing in it can name a secret (the common case: scrubbing
+    """The change's digest when nothing in it names a secret (the common case: scrubbing
     would change nothing, so the copy it makes is skipped), else None."""
     try:
         import orjson
     except ImportError:
         return None
+    change = {"request": request, "args": list(args), "result": result}
+    fallback = _TextFallback()
     try:
-        encoded = orjson.dumps(
-            {"request": request, "args": list(args), "result": result},
-            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-            default=str,
-        )
-    except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
-        return None
-    if not ctx.names_no_secret(encoded):
+        encoded = orjson.dumps(change, option=orjson.OPT_SORT_KEYS, default=fallback)
+    except TypeError:  # orjson.JSONEncodeError: a key that is not a string, an int beyond 64 bits
+        try:
+            encoded = orjson.dumps(
+                change, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=fallback
+            )
+        except TypeError:
+            return None
+    # With every value encoded natively, each mapping, list and tuple the scrub would visit
+    # opened its own bracket in the text, so the walk may stop once it has seen that many.
+    bound = None if fallback.used else len(encoded.translate(None, _NOT_BRACKETS))
+    if not _names_no_secret(change, bound):
         return None
     return hashlib.sha256(encoded).hexdigest()
+
+
+class _TextFallback:
+    """orjson's ``default``: a value it cannot encode is hashed by its text form; notes that
+    it happened (such a value, a namedtuple say, may hold mappings that left no bracket)."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def __call__(self, value: Any) -> str:
+        self.used = True
+        return str(value)
+
+
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"{[")
+# Values the scrub passes through unchanged, tested by exact type before any isinstance.
+_LEAVES = frozenset((str, int, float, bool, type(None)))
+
+
+def _names_no_secret(value: Any, bound: int | None) -> bool:
+    """True when :func:`ctx.scrub` would redact nothing in *value*: no mapping it walks into
+    (through mapping values and list and tuple items) has a secret-named key. Level by level,
+    each level's keys gathered in one set, so a log-batch's thousand items cost a few passes in
+    C. *bound*: at most how many mappings, lists and tuples *value* holds, or None."""
+    level = [value] if _walked(value) else []
+    seen = len(level)
+    while level:
+        mappings = [item for item in level if type(item) is dict or isinstance(item, Mapping)]
+        if mappings:
+            try:
+                names = set().union(*mappings)
+            except TypeError:  # an unhashable key in some odd mapping: let the scrub decide
+                return False
+            if any(ctx._is_secret_key(str(name)) for name in names):
+                return False
+        if bound is not None and seen >= bound:
+            return True
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict or isinstance(item, Mapping) else item
+            below += [
+                child
+                for child in children
+                if type(child) is dict or (type(child) not in _LEAVES and _walked(child))
+            ]
+        seen += len(below)
+        level = below
+    return True
+
+
+def _walked(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple)
 
 
 def build_audit_log(db: Database, config: ServerConfig) -> AuditLog:

@@ -7,13 +7,16 @@ get, update, log-metric, log-parameter, set-tag and get-history do; the rest do 
 from __future__ import annotations
 
 import json
+import math
+import operator
+from itertools import repeat
 from typing import Any
 
 from ledgerflow.errors import InvalidParameter
 from ledgerflow.security.auth.identity import current_identity
 from ledgerflow.server.endpoints import EndpointTable
 from ledgerflow.server.payload import Payload, missing
-from ledgerflow.tracking.metrics import MetricPoint
+from ledgerflow.tracking.metrics import MetricPoint, PlainPoints
 from ledgerflow.tracking.runs import DatasetInput
 from ledgerflow.tracking.services import Services
 
@@ -48,14 +51,60 @@ _OPTIONAL_METRIC_FIELDS = ("model_id", "dataset_name", "dataset_digest")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _batch_metrics(payload: Payload) -> list[MetricPoint]:
-    """The metrics of a log-batch. A thousand points come per request, so well-typed items
-    (a string key, a JSON number value, integer timestamp and step, no model or dataset) are
-    taken in one tight loop; anything unusual (numeric strings, "NaN", missing or wrong-typed
-    fields) goes through Payload, which gives MLflow's exact error message."""
+_PLAIN_FIELDS = tuple(operator.itemgetter(name) for name in ("key", "value", "timestamp", "step"))
+_STR, _INT, _NUMBER = {str}, {int}, {float, int}
+
+
+def _plain_points(items: list[dict[str, Any]]) -> PlainPoints | None:
+    """The batch as columns when every item is exactly ``{key, value, timestamp, step}``, plus
+    perhaps the ``run_id`` MLflow 3's ``log_metrics`` adds (ignored, as by MLflow), with a
+    string key, a finite number value and int64 timestamp and step: what MLflow's clients send
+    when no model or dataset is involved. Else None. Each check is one pass in C over all the
+    items: no Python code runs per point."""
+    if not items:
+        return None
+    try:
+        # A column per field (cheaper than a tuple per item transposed).
+        keys, values, timestamps, steps = (list(map(field, items)) for field in _PLAIN_FIELDS)
+    except KeyError:
+        return None
+    # Each item holds at least those four fields and its run_id, so equal totals mean no item
+    # holds anything else.
+    if sum(map(len, items)) != 4 * len(items) + sum(map(operator.contains, items, repeat("run_id"))):
+        return None
+    value_types = set(map(type, values))
+    if (
+        set(map(type, keys)) != _STR
+        or set(map(type, timestamps)) != _INT
+        or set(map(type, steps)) != _INT
+        or not value_types <= _NUMBER
+        or min(timestamps) < _INT64_MIN
+        or max(timestamps) > _INT64_MAX
+        or min(steps) < _INT64_MIN
+        or max(steps) > _INT64_MAX
+    ):
+        return None
+    if int in value_types:
+        values = list(map(float, values))
+    # A NaN or an infinity makes the sum non-finite (so does an overflowing sum of finite
+    # values, which merely takes the general path). JSON has neither, in-process callers may.
+    if not math.isfinite(sum(values)):
+        return None
+    return PlainPoints(keys, values, timestamps, steps)
+
+
+def _batch_metrics(payload: Payload) -> list[MetricPoint] | PlainPoints:
+    """The metrics of a log-batch. A thousand points come per request: plain items are taken
+    as columns (:func:`_plain_points`), other well-typed items (a string key, a JSON number
+    value, integer timestamp and step, no model or dataset) in one tight loop; anything unusual
+    (numeric strings, "NaN", missing or wrong-typed fields) goes through Payload, which gives
+    MLflow's exact error message."""
     items = payload.raw("metrics")
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+    if not isinstance(items, list) or not all(map(isinstance, items, repeat(dict))):
         return [_metric(item) for item in payload.messages("metrics")]
+    plain = _plain_points(items)
+    if plain is not None:
+        return plain
     points: list[MetricPoint] = []
     append = points.append
     low, high = _INT64_MIN, _INT64_MAX
