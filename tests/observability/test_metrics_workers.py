@@ -183,7 +183,9 @@ def test_two_workers_sum_counters_match_the_db_and_cache_scrapes(
     for _ in range(19):
         time.sleep(0.5)
         last = server.scrape()
-    assert time.monotonic() - started <= 12
+    # The conclusion below needs every scrape inside the one 30 s cache window; on a loaded
+    # machine the 10 s of scraping can stretch, which is fine while it stays inside the window.
+    assert time.monotonic() - started < 25, "the scrapes overran the cache window; the count means nothing"
     # 20 scrapes, one cache window (30 s): the gauges were computed once, by one worker.
     assert refreshes_before == 1 == last[("ledgerflow_business_gauge_refreshes_total", ())]
     if postgres:

@@ -146,8 +146,11 @@ def test_broken_mlmodel_is_a_note(client: TestClient, api: Api) -> None:
     seeder.version("broken", run_id)
     page = client.get("/models/broken/versions/1")
     assert page.status_code == 200 and "signature could not be read" in page.text
-    seeder.put_file(eid, run_id, "model/MLmodel", b"\x00\xff: [unclosed")
-    page = client.get("/models/broken/versions/1")
+    # A registered version's files are immutable, so the unreadable MLmodel is a second version.
+    other_run = api.ok("post", "runs/create", {"experiment_id": eid})["run"]["info"]["run_id"]
+    seeder.put_file(eid, other_run, "model/MLmodel", b"\x00\xff: [unclosed")
+    seeder.version("broken", other_run)
+    page = client.get("/models/broken/versions/2")
     assert page.status_code == 200 and "not valid YAML" in page.text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ledgerflow.governance.signing.attestations import PREDICATE_APPROVAL
@@ -60,12 +61,15 @@ def test_changed_artifact_invalidates_the_approval(world: World) -> None:
     world.good_facts(version)
     request = _request(world, "dave", version)
     ok(_decide(world, "bob", request["request_id"]))
-    # A file of the version changes after approval.
+    # The API refuses to change a registered version's files, so the change happens behind the
+    # server, on the artifact store's disk.
     path = f"{world.model_dirs[-1]}/model.pkl"
-    changed = world.client.put(
+    refused_write = world.client.put(
         f"/api/2.0/mlflow-artifacts/artifacts/{path}", content=b"tampered", headers=world.as_user("alice")
     )
-    assert changed.status_code == 200
+    assert refused_write.status_code == 403
+    root = Path(world.services.config.artifacts_destination)
+    (root / path).write_bytes(b"tampered")
     refused = world.call(
         "dave", "POST", f"{LF}/promotion-requests/promote", {"request_id": request["request_id"]}
     )
