@@ -25,6 +25,23 @@ MYSQL_ADMIN_URI = os.environ.get("LEDGERFLOW_TEST_MYSQL", "mysql+pymysql://root@
 ALL_BACKENDS = ("sqlite", "postgres", "mysql")
 
 
+@pytest.fixture(autouse=True)
+def isolated_fluent_state() -> Iterator[None]:
+    """Every test starts and ends with no fluent tracking state (URI, experiment, cached client).
+
+    That state lives in the process, and one xdist worker runs many test files (--dist loadfile).
+    A URI left by ``ledgerflow.set_tracking_uri`` outranks LEDGERFLOW_TRACKING_URI, so a later
+    test's in-process CLI calls (CliRunner) went to the earlier test's stopped server ("Could
+    not reach the tracking server"), depending on which files shared the worker. The name is
+    distinct from the folders' own ``clean_fluent_state`` fixtures so none of them hides it.
+    """
+    from ledgerflow.client.fluent import reset_fluent_state
+
+    reset_fluent_state()
+    yield
+    reset_fluent_state()
+
+
 def selected_backends() -> tuple[str, ...]:
     wanted = os.environ.get("LEDGERFLOW_TEST_BACKENDS")
     return tuple(b for b in ALL_BACKENDS if not wanted or b in wanted.split(","))
