@@ -6,14 +6,21 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
 import ledgerflow
-from ledgerflow.client.transport import HttpTransport, LocalTransport, make_transport
+from ledgerflow.client.transport import (
+    KEEPALIVE_EXPIRY_SECONDS,
+    HttpTransport,
+    LocalTransport,
+    make_transport,
+)
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import InvalidParameter, RestError
 from tests.client.conftest import ThreadServer, free_port
@@ -25,10 +32,12 @@ class Scripted:
     def __init__(self, answers: list[tuple[int, Any]]) -> None:
         self.answers = answers
         self.seen: list[tuple[str, str, str]] = []
+        self.client_ports: list[int] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         self.seen.append((scope["method"], scope["path"], scope["query_string"].decode()))
+        self.client_ports.append(scope["client"][1])
         status, body = self.answers.pop(0) if self.answers else (200, {})
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         await send(
@@ -69,6 +78,22 @@ def test_create_is_not_retried_after_a_500_but_is_after_a_503(serve: Callable[..
     app.seen.clear()
     assert transport.call("POST", "/2.0/mlflow/runs/create", {"experiment_id": "0"}) == {"run": {}}
     assert len(app.seen) == 2
+    transport.close()
+
+
+def test_idle_connection_is_dropped_before_the_server_closes_it(serve: Callable[..., ThreadServer]) -> None:
+    # A request sent on a kept-alive connection at the moment the server closes it fails with
+    # a reset (and a create is not retried), so the client must give idle connections up first.
+    assert uvicorn.Config(Scripted([])).timeout_keep_alive > KEEPALIVE_EXPIRY_SECONDS
+    app = Scripted([])
+    transport = _transport(serve(app).url)
+    for _ in range(2):
+        transport.call("POST", "/2.0/mlflow/experiments/create", {"name": "x"})
+    time.sleep(KEEPALIVE_EXPIRY_SECONDS + 0.5)
+    transport.call("POST", "/2.0/mlflow/experiments/create", {"name": "y"})
+    first, reused, after_idle = app.client_ports
+    assert reused == first  # still pooled while busy
+    assert after_idle != first  # a fresh connection after the idle spell
     transport.close()
 
 

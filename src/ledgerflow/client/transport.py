@@ -47,6 +47,10 @@ _NON_IDEMPOTENT_POSTS = frozenset(
         "/2.0/mlflow/registered-models/create",
     }
 )
+# An idle pooled connection is dropped after this long, well before the server closes it
+# (uvicorn's keep-alive default is 5 s). At equal timeouts a request sent on a connection the
+# server is closing that very moment fails with a reset, and creates are not retried.
+KEEPALIVE_EXPIRY_SECONDS = 2.0
 DEFAULT_LOCAL_URI = "sqlite:///ledgerflow.db"
 LOCAL_ARTIFACTS_DIR = "ledgerflow-artifacts"
 
@@ -127,7 +131,11 @@ class HttpTransport:
                 elif user:
                     auth = (user, _env("LEDGERFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_PASSWORD") or "")
                 self._client = httpx.Client(
-                    base_url=self.uri, headers=headers, auth=auth, timeout=self.timeout
+                    base_url=self.uri,
+                    headers=headers,
+                    auth=auth,
+                    timeout=self.timeout,
+                    limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
                 )
             return self._client
 
