@@ -3,13 +3,13 @@ a small HTML page for the browser UI."""
 
 from __future__ import annotations
 
-import html
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from ledgerflow.errors import LedgerflowError
 from ledgerflow.server import jsonio
@@ -32,36 +32,48 @@ def _wants_json(request: Request) -> bool:
     return "text/html" not in request.headers.get("accept", "")
 
 
-def render_error(request: Request, status: int, code: str, message: str) -> Response:
+HtmlPage = Callable[[int, str], Response]
+
+
+def render_error(request: Request, status: int, code: str, message: str, html_page: HtmlPage) -> Response:
     if _wants_json(request):
         body = {"error_code": code, "message": message}
         return Response(jsonio.dumps(body), status_code=status, media_type="application/json")
-    page = (
-        "<!doctype html><html><head><title>Error</title></head><body>"
-        f"<h1>{status}</h1><p>{html.escape(message)}</p><p><a href='/'>Experiments</a></p></body></html>"
-    )
-    return HTMLResponse(page, status_code=status)
+    return html_page(status, message)
 
 
-async def _ledgerflow_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LedgerflowError)
-    return render_error(request, exc.http_status, exc.error_code, exc.message)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
-    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return render_error(request, exc.status_code, code, message)
+def _handlers(html_page: HtmlPage) -> tuple[Handler, Handler, Handler]:
+    async def ledgerflow_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LedgerflowError)
+        return render_error(request, exc.http_status, exc.error_code, exc.message, html_page)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        code = _STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if status == 404 and not _wants_json(request):
+            # Starlette's detail is a bare "Not Found"; a person needs to know what was missing.
+            message = f"There is no page at {request.url.path}."
+        return render_error(request, status, code, message, html_page)
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Never leak a traceback to the client; the log keeps it for the operator.
-    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return render_error(request, 500, "INTERNAL_ERROR", "Internal server error. The server log has details.")
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Never leak a traceback to the client; the log keeps it for the operator.
+        log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        message = "Internal server error. The server log has details."
+        return render_error(request, 500, "INTERNAL_ERROR", message, html_page)
+
+    return ledgerflow_error, http_error, unexpected
 
 
 def install_error_handlers(app: Starlette) -> None:
-    app.add_exception_handler(LedgerflowError, _ledgerflow_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    # Browser requests get the UI's own styled error page (its templates, stylesheet, headers).
+    from ledgerflow.server.ui.error_pages import HtmlErrors
+
+    ledgerflow_error, http_error, unexpected = _handlers(HtmlErrors().response)
+    app.add_exception_handler(LedgerflowError, ledgerflow_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

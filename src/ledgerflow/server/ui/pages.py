@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ledgerflow.errors import BadRequest, InvalidParameter, LedgerflowError
 from ledgerflow.server.ui.data import UiData
+from ledgerflow.server.ui.error_pages import heading_for
 from ledgerflow.server.ui.rendering import Renderer
 from ledgerflow.server.ui.runs_table import (
     ATTRIBUTE_COLUMNS,
@@ -37,8 +38,9 @@ def experiment_filter(text: str) -> str:
 
 def error_page(renderer: Renderer, error: LedgerflowError) -> Response:
     status = error.http_status
-    heading = "Not found" if status == 404 else ("Bad request" if status < 500 else "Server error")
-    return renderer.page("error.html", status, status=status, heading=heading, message=error.message)
+    return renderer.page(
+        "error.html", status, status=status, heading=heading_for(status), message=error.message
+    )
 
 
 class Pages:
