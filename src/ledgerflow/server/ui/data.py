@@ -65,6 +65,21 @@ class UiData:
             raise ResourceDoesNotExist(f"Run with id={run_id} not found")
         return found[0]
 
+    def run_logged_models(
+        self, run_id: str
+    ) -> tuple[list[queries.RunModel], dict[str, list[queries.Registration]], bool]:
+        """The run's logged models, the registry versions made from each (only of registered
+        models the caller may read), and whether the model list was cut: two queries in all."""
+        with self.services.db.read() as conn:
+            models, truncated = queries.run_logged_models(conn, run_id)
+            found = queries.registrations(conn, [m.model_id for m in models])
+        readable = self.services.authz.readable_models()
+        by_model: dict[str, list[queries.Registration]] = {}
+        for registration in found:
+            if readable is None or registration.registered_model_id in readable:
+                by_model.setdefault(registration.model_id, []).append(registration)
+        return models, by_model, truncated
+
     def metric_history(self, run_id: str, key: str, limit: int) -> list[Point]:
         """Up to ``limit`` points of the metric's history, in step order."""
         points: list[Point] = []
@@ -83,18 +98,35 @@ class UiData:
         points.sort(key=lambda p: p.step)
         return points[:limit]
 
-    def list_artifacts(self, run: dict[str, Any], path: str) -> list[dict[str, Any]]:
-        """FileInfo dicts with paths relative to the run's artifact root."""
-        listing = self.services.artifacts.list_run_artifacts(run["info"]["run_id"], path or None)
+    def list_artifacts(self, run: dict[str, Any], path: str, model_id: str = "") -> list[dict[str, Any]]:
+        """FileInfo dicts with paths relative to the run's artifact root, or to the artifact
+        root of ``model_id`` (one of the run's logged models, checked by the caller)."""
+        if model_id:
+            listing = self.services.artifacts.list_logged_model_artifacts(model_id, path or None)
+        else:
+            listing = self.services.artifacts.list_run_artifacts(run["info"]["run_id"], path or None)
         return list(listing.get("files", []))
 
-    def open_artifact(self, run: dict[str, Any], path: str) -> Download:
+    def open_artifact(self, run: dict[str, Any], path: str, model_id: str = "") -> Download:
         # Behind the scan gate, like the API's downloads: a blocked model file is refused.
-        target = self.services.artifacts.run_file(run["info"]["run_id"], path)
-        return self.services.artifacts.serve(target)
+        artifacts = self.services.artifacts
+        if model_id:
+            target = artifacts.logged_model_file(model_id, path)
+        else:
+            target = artifacts.run_file(run["info"]["run_id"], path)
+        return artifacts.serve(target)
 
-    def read_artifact_head(self, run: dict[str, Any], path: str, limit: int) -> bytes:
-        download = self.open_artifact(run, path)
+    def check_run_model(self, run: dict[str, Any], model_id: str) -> None:
+        """Refuse a model id that is not one of the run's own logged models: the run's read
+        permission is the only one a run page checks."""
+        info = run["info"]
+        with self.services.db.read() as conn:
+            owned = queries.is_run_model(conn, str(info["run_id"]), int(info["experiment_id"]), model_id)
+        if not owned:
+            raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found for this run.")
+
+    def read_artifact_head(self, run: dict[str, Any], path: str, limit: int, model_id: str = "") -> bytes:
+        download = self.open_artifact(run, path, model_id)
         buffer = bytearray()
         try:
             for chunk in download.chunks:

@@ -1,15 +1,47 @@
 """Read-only lookups only the UI needs, which no REST endpoint offers: the param and metric
-keys present in an experiment (for the column chooser) and the run count of each listed experiment."""
+keys present in an experiment (for the column chooser), the run count of each listed experiment,
+and a run's logged models with the registry versions made from them (for the run page)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ledgerflow.store.schema import latest_metrics, params, runs
+from ledgerflow.store.schema import (
+    latest_metrics,
+    logged_models,
+    model_versions,
+    params,
+    registered_models,
+    run_models,
+    runs,
+)
 
 # A column chooser with thousands of checkboxes helps nobody; past this the list is cut.
 MAX_KEYS = 500
+# A run page lists at most this many logged models (a tuning loop may log one per trial).
+MAX_RUN_MODELS = 200
+
+
+@dataclass(frozen=True)
+class RunModel:
+    model_id: str
+    name: str
+    status: str
+    created: int
+    model_type: str | None
+    artifact_uri: str
+    experiment_id: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    model_id: str
+    registered_model_id: int
+    name: str
+    version: int
 
 
 def run_counts(conn: Connection, ids: list[int]) -> dict[int, int]:
@@ -45,3 +77,82 @@ def metric_keys(conn: Connection, experiment_id: int) -> list[str]:
         .limit(MAX_KEYS)
     )
     return [str(row[0]) for row in conn.execute(query)]
+
+
+def run_logged_models(conn: Connection, run_id: str) -> tuple[list[RunModel], bool]:
+    """The active logged models the run produced, oldest first: those naming it as their
+    source run (MLflow 3's ``log_model``) and those linked as its outputs (``runs/outputs``),
+    in one query. The flag says the list was cut at :data:`MAX_RUN_MODELS`."""
+    query = (
+        sa.select(
+            logged_models.c.model_id,
+            logged_models.c.name,
+            logged_models.c.status,
+            logged_models.c.creation_timestamp_ms,
+            logged_models.c.model_type,
+            logged_models.c.artifact_location,
+            logged_models.c.experiment_id,
+        )
+        .where(_run_model_filter(run_id))
+        .order_by(logged_models.c.creation_timestamp_ms, logged_models.c.model_id)
+        .limit(MAX_RUN_MODELS + 1)
+    )
+    rows = list(conn.execute(query))
+    found = [
+        RunModel(
+            str(r.model_id),
+            str(r.name),
+            str(r.status),
+            int(r.creation_timestamp_ms),
+            None if r.model_type is None else str(r.model_type),
+            str(r.artifact_location),
+            int(r.experiment_id),
+        )
+        for r in rows[:MAX_RUN_MODELS]
+    ]
+    return found, len(rows) > MAX_RUN_MODELS
+
+
+def _run_model_filter(run_id: str) -> sa.ColumnElement[bool]:
+    outputs = sa.select(run_models.c.model_id).where(
+        run_models.c.run_uuid == run_id, run_models.c.direction == "output"
+    )
+    return sa.and_(
+        logged_models.c.lifecycle_stage == "active",
+        sa.or_(logged_models.c.source_run_id == run_id, logged_models.c.model_id.in_(outputs)),
+    )
+
+
+def is_run_model(conn: Connection, run_id: str, experiment_id: int, model_id: str) -> bool:
+    """Whether ``model_id`` is one of the run's active logged models, in the run's experiment."""
+    query = sa.select(logged_models.c.model_id).where(
+        logged_models.c.model_id == model_id,
+        logged_models.c.experiment_id == experiment_id,
+        _run_model_filter(run_id),
+    )
+    return conn.execute(query).first() is not None
+
+
+def registrations(conn: Connection, model_ids: list[str]) -> list[Registration]:
+    """Every registry version made from one of the logged models, in one query (the ids are
+    at most :data:`MAX_RUN_MODELS`, well inside every backend's bound-parameter limit)."""
+    if not model_ids:
+        return []
+    query = (
+        sa.select(
+            model_versions.c.model_id,
+            registered_models.c.registered_model_id,
+            registered_models.c.name,
+            model_versions.c.version,
+        )
+        .join(
+            registered_models,
+            registered_models.c.registered_model_id == model_versions.c.registered_model_id,
+        )
+        .where(model_versions.c.model_id.in_(model_ids))
+        .order_by(registered_models.c.name, model_versions.c.version)
+    )
+    return [
+        Registration(str(r.model_id), int(r.registered_model_id), str(r.name), int(r.version))
+        for r in conn.execute(query)
+    ]

@@ -1,4 +1,4 @@
-"""The run page (info, params, metrics with charts, tags, artifacts) and the artifact bytes
+"""The run page (info, params, metrics with charts, tags, logged models, artifacts) and the artifact bytes
 route its download links and image previews use."""
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from ledgerflow.server.ui.artifact_tree import MAX_ENTRIES, build_tree
 from ledgerflow.server.ui.charts import Point, line_chart
 from ledgerflow.server.ui.data import UiData
 from ledgerflow.server.ui.headers import ARTIFACT_POLICY
+from ledgerflow.server.ui.models_pages import version_url
 from ledgerflow.server.ui.pages import error_page
 from ledgerflow.server.ui.previews import PREVIEW_BYTES, Preview, build_preview, image_type
+from ledgerflow.server.ui.queries import MAX_RUN_MODELS
 from ledgerflow.server.ui.rendering import Renderer
 from ledgerflow.server.ui.runs_table import by_key
 
@@ -97,8 +99,9 @@ class RunPage:
     async def page(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
         selected = request.query_params.get("artifact", "")
+        model_id = request.query_params.get("model", "")
         try:
-            context = await run_in_threadpool(self._context, run_id, selected)
+            context = await run_in_threadpool(self._context, run_id, selected, model_id)
         except LedgerflowError as error:
             return error_page(self.renderer, error)
         return self.renderer.page("run.html", **context)
@@ -107,10 +110,13 @@ class RunPage:
         run_id = request.path_params["run_id"]
         path = request.query_params.get("path", "")
         inline = request.query_params.get("inline") == "1"
+        model_id = request.query_params.get("model", "")
         try:
             check_artifact_path(path)
             run = await run_in_threadpool(self.data.run, run_id)
-            download = await run_in_threadpool(self.data.open_artifact, run, path)
+            if model_id:
+                await run_in_threadpool(self.data.check_run_model, run, model_id)
+            download = await run_in_threadpool(self.data.open_artifact, run, path, model_id)
         except LedgerflowError as error:
             return error_page(self.renderer, error)
         # Only raster images are ever served for display; everything else is a download of
@@ -127,7 +133,7 @@ class RunPage:
             closing_chunks(download), media_type=media or "application/octet-stream", headers=headers
         )
 
-    def _context(self, run_id: str, selected: str) -> dict[str, Any]:
+    def _context(self, run_id: str, selected: str, model_id: str) -> dict[str, Any]:
         run = self.data.run(run_id)
         # The wire shape omits empty fields (a running run has no end_time); templates are strict.
         info = {**RUN_INFO_DEFAULTS, **run["info"]}
@@ -153,11 +159,24 @@ class RunPage:
             "parent_run_id": tag_values.get(PARENT_TAG, {}).get("value", ""),
         }
         context["child_runs"] = self._children(info)
+        models, registered, models_truncated = self.data.run_logged_models(str(info["run_id"]))
+        context["logged_models"] = models
+        context["registered"] = registered
+        context["models_truncated"] = models_truncated
+        context["models_limit"] = MAX_RUN_MODELS
+        browsed = None
+        if model_id:
+            # Only the run's own models (listed above) can be browsed from its page.
+            browsed = next((m for m in models if m.model_id == model_id), None)
+            if browsed is None:
+                self.data.check_run_model(run, model_id)
+        context["browsed_model"] = browsed
+        context["version_url"] = version_url
         charts = self._charts(info["run_id"], [m["key"] for m in metrics])
         # Latest alone misleads after early stopping; min and max come free with the history.
         context["charts"] = charts
         context["ranges"] = {c.key: (c.low, c.high) for c in charts}
-        context.update(self._artifacts(run, selected))
+        context.update(self._artifacts(run, selected, model_id))
         return context
 
     def _children(self, info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -185,17 +204,20 @@ class RunPage:
             charts.append(Chart(key, line_chart(key, shown), len(points), len(shown), low, high))
         return charts
 
-    def _artifacts(self, run: dict[str, Any], selected: str) -> dict[str, Any]:
+    def _artifacts(self, run: dict[str, Any], selected: str, model_id: str) -> dict[str, Any]:
         run_id = run["info"]["run_id"]
         base = f"/runs/{quote(run_id, safe='')}"
+        # Browsing a logged model's files: every link carries the model id along.
+        scope = {"model": model_id} if model_id else {}
 
         def preview_url(path: str) -> str:
-            return f"{base}?{urlencode({'artifact': path})}#artifacts"
+            return f"{base}?{urlencode({**scope, 'artifact': path})}#artifacts"
 
         def download_url(path: str) -> str:
-            return f"{base}/artifact?{urlencode({'path': path})}"
+            return f"{base}/artifact?{urlencode({**scope, 'path': path})}"
 
         context: dict[str, Any] = {
+            "run_artifacts_url": f"{base}#artifacts",
             "tree_nodes": [],
             "tree_truncated": False,
             "tree_limit": MAX_ENTRIES,
@@ -207,7 +229,10 @@ class RunPage:
         }
         try:
             tree = build_tree(
-                lambda path: self.data.list_artifacts(run, path), selected, preview_url, download_url
+                lambda path: self.data.list_artifacts(run, path, model_id),
+                selected,
+                preview_url,
+                download_url,
             )
             context["tree_nodes"] = tree.nodes
             context["tree_truncated"] = tree.truncated
@@ -216,14 +241,15 @@ class RunPage:
         if selected:
             context["selected"] = selected
             context["download_url"] = download_url(selected)
-            context["image_url"] = f"{base}/artifact?{urlencode({'path': selected, 'inline': '1'})}"
-            context["preview"] = self._preview(run, selected)
+            image_query = urlencode({**scope, "path": selected, "inline": "1"})
+            context["image_url"] = f"{base}/artifact?{image_query}"
+            context["preview"] = self._preview(run, selected, model_id)
         return context
 
-    def _preview(self, run: dict[str, Any], path: str) -> Preview | None:
+    def _preview(self, run: dict[str, Any], path: str, model_id: str) -> Preview | None:
         try:
             check_artifact_path(path)
-            head = self.data.read_artifact_head(run, path, PREVIEW_BYTES + 1)
+            head = self.data.read_artifact_head(run, path, PREVIEW_BYTES + 1, model_id)
         except LedgerflowError as error:
             return Preview("binary", note=error.message)
         return build_preview(path, head[:PREVIEW_BYTES], truncated=len(head) > PREVIEW_BYTES)
