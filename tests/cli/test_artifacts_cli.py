@@ -79,3 +79,51 @@ def test_bad_input_is_one_line(cli: Cli, run_on_server: tuple[str, str], tmp_pat
     for result in (missing_file, unknown_run, traversal):
         assert "Traceback" not in result.stderr
         assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_artifact_path_alias_and_missing_paths(
+    cli: Cli, run_on_server: tuple[str, str], tmp_path: Path
+) -> None:
+    url, run_id = run_on_server
+    (tmp_path / "ok.txt").write_text("fine")
+    uri = ["--tracking-uri", url]
+    assert (
+        cli(["artifacts", "upload", "-r", run_id, "-l", str(tmp_path / "ok.txt"), "-a", "d", *uri]).exit_code
+        == 0
+    )
+    # mlflow's spelling works on list and download, beside -p/--path.
+    for flag in ("--artifact-path", "-a", "--path", "-p"):
+        listed = cli(["artifacts", "list", "-r", run_id, flag, "d", *uri])
+        assert listed.exit_code == 0, listed.stderr
+        assert "d/ok.txt" in listed.stdout
+        target = tmp_path / f"out{flag}"
+        fetched = cli(["artifacts", "download", "-r", run_id, flag, "d/ok.txt", "-d", str(target), *uri])
+        assert fetched.exit_code == 0, fetched.stderr
+        assert (target / "d" / "ok.txt").read_text() == "fine"
+    # A missing folder lists as empty, as MLflow's API and CLI answer; a missing file is not found.
+    empty = cli(["artifacts", "list", "-r", run_id, "--artifact-path", "nosuchdir", *uri])
+    assert empty.exit_code == 0 and empty.stdout.splitlines()[2:] == []
+    missing = cli(["artifacts", "download", "-r", run_id, "--artifact-path", "nosuch.txt", *uri])
+    assert missing.exit_code == 4
+    assert len(missing.stderr.strip().splitlines()) == 1 and "Traceback" not in missing.stderr
+    help_text = cli(["artifacts", "list", "--help"]).stdout
+    assert "does not exist lists as empty" in " ".join(help_text.split())
+
+
+def test_download_onto_a_file_is_one_line(cli: Cli, run_on_server: tuple[str, str], tmp_path: Path) -> None:
+    url, run_id = run_on_server
+    (tmp_path / "ok.txt").write_text("fine")
+    assert (
+        cli(
+            ["artifacts", "upload", "-r", run_id, "-l", str(tmp_path / "ok.txt"), "--tracking-uri", url]
+        ).exit_code
+        == 0
+    )
+    a_file = tmp_path / "hostname"
+    a_file.write_text("keep me")
+    result = cli(
+        ["artifacts", "download", "-r", run_id, "-p", "ok.txt", "-d", str(a_file), "--tracking-uri", url]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"Error: --dst-path {a_file} is a file, not a folder."]
+    assert a_file.read_text() == "keep me"

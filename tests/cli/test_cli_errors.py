@@ -3,7 +3,10 @@ read-only commands never create a store, a folder or a file."""
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,6 @@ from ledgerflow.client.client import Client
 from tests.cli.conftest import CliResult
 
 Cli = Callable[[list[str]], CliResult]
-DEBUG_HINT = "(set LEDGERFLOW_DEBUG=1 for a traceback)"
 
 
 def error_lines(result: CliResult) -> list[str]:
@@ -115,23 +117,20 @@ def test_bad_option_values_are_one_line_usage_errors(cli: Cli, args: list[str]) 
     assert "Invalid value for" in line and "--help" in line
 
 
-def test_unexpected_errors_are_one_line_with_a_debug_hint(
+def test_a_folder_below_a_file_names_the_path_and_the_os_reason(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A folder that would have to be made below a regular file: not a case with its own message.
+    # A folder that would have to be made below a regular file: the OS error's own path and
+    # reason, a usage error (the path came from the user), no exception class name.
     a_file = tmp_path / "plain"
     a_file.write_text("x")
     args = ["experiments", "create", "-n", "e", "--tracking-uri", f"sqlite:///{a_file}/sub/x.db"]
     monkeypatch.delenv("LEDGERFLOW_DEBUG", raising=False)
     result = cli(args)
     (line,) = error_lines(result)
-    assert result.exit_code == 1
-    assert line.startswith("Error: NotADirectoryError: ")
-    assert result.stderr.rstrip().endswith(DEBUG_HINT)
-
-    monkeypatch.setenv("LEDGERFLOW_DEBUG", "1")
-    debug = cli(args)
-    assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert result.exit_code == 2
+    assert line == f"Error: {a_file}/sub: Not a directory."
+    assert a_file.read_text() == "x"
 
 
 def test_read_only_commands_do_not_create_a_store(cli: Cli, tmp_path: Path) -> None:
@@ -198,3 +197,83 @@ def test_export_to_a_missing_folder_is_one_line(
         (line,) = error_lines(cli([*command, "--output", str(target), "--tracking-uri", uri]))
         assert "does not exist" in line and str(target.parent) in line
     assert not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        (["runs", "export", "-x", "0", "-f", "json"], "/proc/nope.json"),
+        (["experiments", "export", "-x", "0"], "/proc/nope.csv"),
+    ],
+)
+def test_an_output_path_the_os_refuses_is_one_line(
+    cli: Cli, store_with_a_run: tuple[str, str], command: list[str], target: str
+) -> None:
+    uri, _run_id = store_with_a_run
+    result = cli([*command, "-o", target, "--tracking-uri", uri])
+    (line,) = error_lines(result)
+    assert result.exit_code == 2
+    assert line == f"Error: {target}: No such file or directory."
+    assert "FileNotFoundError" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["db", "upgrade"], ["users", "list"], ["gc"], ["audit", "verify"]],
+)
+def test_a_refused_database_is_one_line_on_every_store_command(cli: Cli, command: list[str]) -> None:
+    uri = f"postgresql://nouser:pw-secret@127.0.0.1:{closed_port()}/x"
+    (line,) = error_lines(cli([*command, "--backend-store-uri", uri]))
+    assert line.startswith("Error: Could not connect to the backend store postgresql://nouser:***@127.0.0.1:")
+    assert "refused" in line.lower()
+    assert "pw-secret" not in line and "sqlalche.me" not in line and "OperationalError" not in line
+
+
+@pytest.mark.parametrize(
+    "command", [["users", "create-admin", "--username", "admin2"], ["users", "create", "bob"]]
+)
+def test_password_prompt_without_a_terminal_asks_for_password_stdin(
+    tmp_path: Path, command: list[str]
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ledgerflow.cli",
+            *command,
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'u.db'}",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done
+    (line,) = done.stderr.strip().splitlines()
+    assert "Standard input is not a terminal" in line and "--password-stdin" in line
+    assert "GetPassWarning" not in done.stderr and "Aborted" not in done.stderr
+    # Refused before the store was opened or created.
+    assert not (tmp_path / "u.db").exists()
+
+
+def test_version_names_ledgerflow_and_the_mlflow_api(cli: Cli) -> None:
+    from ledgerflow import __version__
+
+    result = cli(["--version"])
+    assert result.exit_code == 0
+    assert re.fullmatch(rf"ledgerflow {re.escape(__version__)} \(MLflow API \d+\.\d+\.\d+\)\n", result.stdout)
+
+
+def test_a_port_that_is_not_a_number_is_not_called_a_range(cli: Cli) -> None:
+    (line,) = error_lines(cli(["server", "--port", "notaport"]))
+    assert "'notaport' is not a valid integer." in line and "range" not in line
+
+
+def test_account_commands_do_not_list_server_only_options(cli: Cli) -> None:
+    text = cli(["users", "create-admin", "--help"]).stdout
+    assert "--backend-store-uri" in text and "--password-stdin" in text
+    for server_only in ("--webhook-allow-host", "--s3-endpoint-url", "--artifacts-destination"):
+        assert server_only not in text
+    assert "--webhook-allow-host" in cli(["server", "--help"]).stdout

@@ -161,3 +161,27 @@ def test_runs_cli_works_on_a_local_store(cli: Cli, tmp_path: Path) -> None:
     client.close()
     result = cli(["runs", "list", "-x", "0", "--tracking-uri", store])
     assert result.exit_code == 0 and run_id in result.stdout and "local-run" in result.stdout
+
+
+def test_a_missing_experiment_is_not_found_not_empty(
+    cli: Cli, seeded: dict[str, str], tmp_path: Path
+) -> None:
+    uri = ["--tracking-uri", seeded["url"]]
+    for args in (["runs", "list", "-x", "99999"], ["runs", "export", "-x", "99999"]):
+        result = cli([*args, *uri])
+        assert result.exit_code == 4, result
+        assert result.stdout == ""
+        assert result.stderr.strip().splitlines() == ["Error: No Experiment with id=99999 exists"]
+    target = tmp_path / "x.json"
+    assert cli(["runs", "export", "-x", "99999", "-o", str(target), *uri]).exit_code == 4
+    assert not target.exists()
+    # An experiment that exists but has no runs is still an empty, successful answer.
+    empty = ledgerflow.Client(seeded["url"]).create_experiment("empty")
+    listed = cli(["runs", "list", "-x", empty, *uri])
+    assert listed.exit_code == 0 and listed.stdout.splitlines()[2:] == []
+    assert json.loads(cli(["runs", "export", "-x", empty, *uri]).stdout) == []
+
+
+def test_runs_delete_help_has_no_markup(cli: Cli) -> None:
+    text = cli(["runs", "delete", "--help"]).stdout
+    assert "``" not in text and "ledgerflow runs restore" in text

@@ -73,7 +73,10 @@ def test_port_in_use_is_one_line_and_never_announced(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "serving on" not in done.stderr and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
-    assert lines == [f"Error: Could not listen on 127.0.0.1:{port}: Address already in use."]
+    assert lines == [
+        f"Error: Could not listen on 127.0.0.1:{port}: Address already in use. "
+        "Pass --port to use another one."
+    ]
 
 
 @pytest.mark.parametrize(

@@ -64,10 +64,22 @@ def upload(run_id: str, local_path: Path, artifact_path: str | None, tracking_ur
 
 @artifacts.command("list")
 @click.option("--run-id", "-r", required=True)
-@click.option("--path", "-p", default=None, help="Folder inside the run's artifacts.")
+@click.option(
+    "--path",
+    "-p",
+    "--artifact-path",
+    "-a",
+    "path",
+    default=None,
+    help="Folder inside the run's artifacts (--artifact-path/-a, as in mlflow, work too).",
+)
 @tracking_uri_option
 def list_artifacts(run_id: str, path: str | None, tracking_uri: str | None) -> None:
-    """List a run's artifacts: Path, Type, Size."""
+    """List a run's artifacts: Path, Type, Size.
+
+    A folder that does not exist lists as empty (exit 0), as MLflow's list-artifacts API and
+    `mlflow artifacts list` answer: the API does not tell a missing folder from an empty one.
+    `download` of a path that does not exist is an error (exit 4)."""
     found = reading_client(tracking_uri).list_artifacts(run_id, path)
     rows = [
         [f.path, "dir" if f.is_dir else "file", "" if f.file_size is None else str(f.file_size)]
@@ -78,9 +90,24 @@ def list_artifacts(run_id: str, path: str | None, tracking_uri: str | None) -> N
 
 @artifacts.command("download")
 @click.option("--run-id", "-r", required=True)
-@click.option("--path", "-p", default="", help="A file or folder inside the run's artifacts (default: all).")
-@click.option("--dst-path", "-d", default=None, type=click.Path(path_type=Path), help="Local folder.")
+@click.option(
+    "--path",
+    "-p",
+    "--artifact-path",
+    "-a",
+    "path",
+    default="",
+    help="A file or folder inside the run's artifacts (default: all; --artifact-path/-a, as in "
+    "mlflow, work too).",
+)
+@click.option(
+    "--dst-path", "-d", default=None, type=click.Path(path_type=Path), help="Local folder (made if missing)."
+)
 @tracking_uri_option
 def download(run_id: str, path: str, dst_path: Path | None, tracking_uri: str | None) -> None:
-    """Download artifacts, keeping their layout; prints the local path."""
+    """Download artifacts, keeping their layout; prints the local path.
+
+    A path that does not exist in the run is an error (exit 4)."""
+    if dst_path is not None and dst_path.exists() and not dst_path.is_dir():
+        raise InvalidParameter(f"--dst-path {dst_path} is a file, not a folder.")
     click.echo(reading_client(tracking_uri).download_artifacts(run_id, path, dst_path))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ledgerflow.cli.main import remember_store_uri
 from ledgerflow.errors import require_extra
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 _STORE = click.option(
     "--backend-store-uri",
     envvar="LEDGERFLOW_BACKEND_STORE_URI",
+    callback=remember_store_uri,
     default="sqlite:///ledgerflow.db",
     show_default=True,
 )

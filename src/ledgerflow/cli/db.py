@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ledgerflow.cli.main import remember_store_uri
 from ledgerflow.errors import require_extra
 
 
@@ -16,6 +17,7 @@ def db() -> None:
 @click.option(
     "--backend-store-uri",
     envvar="LEDGERFLOW_BACKEND_STORE_URI",
+    callback=remember_store_uri,
     default="sqlite:///ledgerflow.db",
     show_default=True,
 )

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ledgerflow.cli.server import store_options
+from ledgerflow.cli.server import account_store_options
 from ledgerflow.cli.users import store_services
 from ledgerflow.errors import InvalidParameter
 
@@ -34,7 +34,7 @@ def grants() -> None:
 
 
 @grants.command("create")
-@store_options
+@account_store_options
 @click.argument("resource_type", type=_TYPES)
 @click.argument("resource")
 @click.argument("principal")
@@ -48,7 +48,7 @@ def create(resource_type: str, resource: str, principal: str, role: str, **store
 
 
 @grants.command("delete")
-@store_options
+@account_store_options
 @click.argument("resource_type", type=_TYPES)
 @click.argument("resource")
 @click.argument("principal")
@@ -61,7 +61,7 @@ def delete(resource_type: str, resource: str, principal: str, **store: Any) -> N
 
 
 @grants.command("list")
-@store_options
+@account_store_options
 @click.option("--type", "resource_type", type=_TYPES, default=None)
 @click.option("--resource", default=None, help="An experiment id or name, or a model name.")
 def list_grants(resource_type: str | None, resource: str | None, **store: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ledgerflow.cli.server import store_options
+from ledgerflow.cli.server import account_store_options
 from ledgerflow.cli.users import cli_actor, store_services
 
 
@@ -16,7 +16,7 @@ def groups() -> None:
 
 
 @groups.command("create")
-@store_options
+@account_store_options
 @click.argument("name")
 def create(name: str, **store: Any) -> None:
     """Create a group."""
@@ -26,7 +26,7 @@ def create(name: str, **store: Any) -> None:
 
 
 @groups.command("delete")
-@store_options
+@account_store_options
 @click.argument("name")
 def delete(name: str, **store: Any) -> None:
     """Delete a group, its memberships and its grants."""
@@ -36,7 +36,7 @@ def delete(name: str, **store: Any) -> None:
 
 
 @groups.command("list")
-@store_options
+@account_store_options
 def list_groups(**store: Any) -> None:
     """List groups and their members."""
     with store_services(store) as services:
@@ -46,7 +46,7 @@ def list_groups(**store: Any) -> None:
 
 
 @groups.command("add-member")
-@store_options
+@account_store_options
 @click.argument("group")
 @click.argument("username")
 def add_member(group: str, username: str, **store: Any) -> None:
@@ -57,7 +57,7 @@ def add_member(group: str, username: str, **store: Any) -> None:
 
 
 @groups.command("remove-member")
-@store_options
+@account_store_options
 @click.argument("group")
 @click.argument("username")
 def remove_member(group: str, username: str, **store: Any) -> None:

@@ -7,6 +7,7 @@ the address really accepts connections (with the real port when ``--port 0`` was
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 
@@ -14,7 +15,14 @@ import click
 
 from ledgerflow.errors import InvalidParameter, LedgerflowError
 
-PORT = click.IntRange(0, 65535)
+
+class _PortRange(click.IntRange):
+    # click's IntRange calls itself "integer range" in its messages ("'x' is not a valid
+    # integer range"); the value asked for is a plain integer, the range is shown in --help.
+    name = "integer"
+
+
+PORT = _PortRange(0, 65535)
 LOG_LEVEL = click.Choice(["critical", "error", "warning", "info", "debug", "trace"], case_sensitive=False)
 BACKLOG = 2048
 
@@ -63,7 +71,8 @@ def bind_listener(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         reason = error.strerror or str(error)
-        raise LedgerflowError(f"Could not listen on {display_address(bare, port)}: {reason}.") from None
+        hint = " Pass --port to use another one." if error.errno == errno.EADDRINUSE else ""
+        raise LedgerflowError(f"Could not listen on {display_address(bare, port)}: {reason}.{hint}") from None
     # Worker processes inherit the socket.
     sock.set_inheritable(True)
     return sock

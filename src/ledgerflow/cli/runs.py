@@ -35,8 +35,12 @@ def runs() -> None:
 @click.option("--view", "-v", type=VIEW_CHOICE, default="active_only", show_default=True)
 @tracking_uri_option
 def list_runs(experiment_id: str, view: str, tracking_uri: str | None) -> None:
-    """List an experiment's runs (active ones unless --view says otherwise): Date, Name, ID."""
-    found = reading_client(tracking_uri).search_all_runs([experiment_id], run_view_type=view)
+    """List an experiment's runs (active ones unless --view says otherwise): Date, Name, ID.
+
+    An experiment that does not exist is an error (exit 4), not an empty table."""
+    client = reading_client(tracking_uri)
+    client.get_experiment(experiment_id)  # search_runs answers a missing experiment with nothing
+    found = client.search_all_runs([experiment_id], run_view_type=view)
     rows = [(_date(r.info.start_time), r.info.run_name, r.info.run_id) for r in found]
     print_table(("Date", "Name", "ID"), rows)
 
@@ -55,7 +59,7 @@ def describe(run_id: str, tracking_uri: str | None) -> None:
 @click.option("--run-id", required=True)
 @tracking_uri_option
 def delete(run_id: str, tracking_uri: str | None) -> None:
-    """Mark a run deleted; ``restore`` brings it back."""
+    """Mark a run deleted; `ledgerflow runs restore` brings it back."""
     Client(tracking_uri).delete_run(run_id)
     click.echo(f"Run with ID {run_id} has been deleted.")
 
@@ -64,7 +68,7 @@ def delete(run_id: str, tracking_uri: str | None) -> None:
 @click.option("--run-id", required=True)
 @tracking_uri_option
 def restore(run_id: str, tracking_uri: str | None) -> None:
-    """Restore a deleted run."""
+    """Restore a deleted run (restoring an active run changes nothing, as in MLflow)."""
     Client(tracking_uri).restore_run(run_id)
     click.echo(f"Run with ID {run_id} has been restored.")
 
@@ -90,6 +94,7 @@ def export(
     check_output(output)
     client = reading_client(tracking_uri)
     if experiment_id:
+        client.get_experiment(experiment_id)  # not found (exit 4) rather than an empty export
         selected = client.search_all_runs([experiment_id], run_view_type=view)
     else:
         selected = [client.get_run(run_id) for run_id in run_ids]

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from ledgerflow.cli.listen import LOG_LEVEL, PORT, bind_listener, bound_port, check_host, display_address
+from ledgerflow.cli.main import remember_store_uri
 from ledgerflow.cli.signing_options import pop_signing_options, signing_options
 from ledgerflow.config import DEFAULT_ARTIFACTS_DIR, DEFAULT_DB_FILE, ServerConfig
 from ledgerflow.errors import InvalidParameter, LedgerflowError, require_extra
@@ -22,16 +23,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def store_options(command: F) -> F:
-    options = [
+    """The backend store, artifact store and audit options of every command that opens the
+    store directly (server, ui, demo, gc, ...)."""
+    for option in reversed(_store_option_list(hide_server_only=False)):
+        command = option(command)
+    return command
+
+
+def account_store_options(command: F) -> F:
+    """:func:`store_options` for commands that manage accounts and grants: the artifact,
+    webhook and S3 options mean nothing to them, so their --help does not list them (they are
+    still accepted, so a shared option set in a script keeps working)."""
+    for option in reversed(_store_option_list(hide_server_only=True)):
+        command = option(command)
+    return command
+
+
+def _store_option_list(hide_server_only: bool) -> list[Callable[[F], F]]:
+    hide = hide_server_only
+    return [
         click.option(
             "--backend-store-uri",
             envvar="LEDGERFLOW_BACKEND_STORE_URI",
+            callback=remember_store_uri,
             default=f"sqlite:///{DEFAULT_DB_FILE}",
             show_default=True,
             help="SQLAlchemy-style URI of the metadata store: sqlite:///path, postgresql://..., mysql://...",
         ),
         click.option(
             "--artifacts-destination",
+            hidden=hide,
             envvar="LEDGERFLOW_ARTIFACTS_DESTINATION",
             default=f"./{DEFAULT_ARTIFACTS_DIR}",
             show_default=True,
@@ -39,11 +60,13 @@ def store_options(command: F) -> F:
         ),
         click.option(
             "--default-artifact-root",
+            hidden=hide,
             default=None,
             help="Location recorded for new experiments (default: mlflow-artifacts:/ when serving artifacts).",
         ),
         click.option(
             "--serve-artifacts/--no-serve-artifacts",
+            hidden=hide,
             default=True,
             show_default=True,
             help="Proxy artifact uploads and downloads through this server.",
@@ -51,18 +74,21 @@ def store_options(command: F) -> F:
         click.option(
             "--allowed-artifact-root",
             "allowed_artifact_roots",
+            hidden=hide,
             multiple=True,
             help="An extra artifact root clients may name as an experiment location (repeatable).",
         ),
         click.option(
             "--webhook-allow-host",
             "webhook_allowed_hosts",
+            hidden=hide,
             multiple=True,
             help="A host, address or CIDR network webhooks may reach although it is internal "
             "(loopback, private, link-local, metadata); repeatable.",
         ),
         click.option(
             "--s3-endpoint-url",
+            hidden=hide,
             envvar="MLFLOW_S3_ENDPOINT_URL",
             default=None,
             help="Endpoint of an S3-compatible object store.",
@@ -90,9 +116,6 @@ def store_options(command: F) -> F:
             help="Also sign one at most this many seconds after a write (0: only every N records).",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 def browser_options(command: F) -> F:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ledgerflow.cli.server import store_options
+from ledgerflow.cli.server import account_store_options
 from ledgerflow.cli.users import cli_actor, store_services
 from ledgerflow.security.auth.identity import ALL_SCOPES, Identity
 
@@ -22,7 +22,7 @@ def tokens() -> None:
 
 
 @tokens.command("create")
-@store_options
+@account_store_options
 @click.option("--username", required=True, help="Owner of the token (a user or service account).")
 @click.option("--name", required=True, help="What the token is for, e.g. 'ci-nightly'.")
 @click.option(
@@ -45,7 +45,7 @@ def create(username: str, name: str, scopes: tuple[str, ...], expires_in_days: f
 
 
 @tokens.command("list")
-@store_options
+@account_store_options
 @click.option("--username", default=None, help="Only this user's tokens.")
 def list_tokens(username: str | None, **store: Any) -> None:
     """List tokens (never their secrets)."""
@@ -59,7 +59,7 @@ def list_tokens(username: str | None, **store: Any) -> None:
 
 
 @tokens.command("revoke")
-@store_options
+@account_store_options
 @click.argument("token_id")
 def revoke(token_id: str, **store: Any) -> None:
     """Revoke a token; every server replica refuses it within seconds."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ledgerflow.cli.server import build_config, store_options
+from ledgerflow.cli.server import account_store_options, build_config
 from ledgerflow.errors import require_extra
 
 
@@ -41,7 +41,20 @@ def store_services(store: dict[str, Any]) -> Iterator[Any]:
 def read_password(password_stdin: bool, prompt: Callable[..., Any] = click.prompt) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not _is_terminal(sys.stdin):
+        # A hidden prompt needs a terminal: without one getpass warns, echoes, then aborts.
+        raise click.UsageError(
+            "Standard input is not a terminal, so the password cannot be prompted for; "
+            "pipe it in with --password-stdin"
+        )
     return str(prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, OSError, ValueError):  # closed, or replaced by a test harness
+        return False
 
 
 def cli_actor() -> str:
@@ -56,7 +69,7 @@ def users() -> None:
 
 
 @users.command("create-admin")
-@store_options
+@account_store_options
 @click.option("--username", default="admin", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(username: str, password_stdin: bool, **store: Any) -> None:
@@ -68,7 +81,7 @@ def create_admin(username: str, password_stdin: bool, **store: Any) -> None:
 
 
 @users.command("create")
-@store_options
+@account_store_options
 @click.argument("username")
 @click.option("--admin", "is_admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--service", "service", is_flag=True, help="A service account (tokens only, no password).")
@@ -84,7 +97,7 @@ def create(username: str, is_admin: bool, service: bool, password_stdin: bool, *
 
 
 @users.command("list")
-@store_options
+@account_store_options
 def list_users(**store: Any) -> None:
     """List users: name, kind, admin, state."""
     with store_services(store) as services:
@@ -96,7 +109,7 @@ def list_users(**store: Any) -> None:
 
 
 @users.command("disable")
-@store_options
+@account_store_options
 @click.argument("username")
 def disable(username: str, **store: Any) -> None:
     """Disable a user: its password, sessions and tokens stop working on every replica."""
