@@ -101,3 +101,23 @@ def test_export_of_unknown_experiment_fails(cli: Cli, url: str, tmp_path: Path) 
     result = cli(["experiments", "export", "-x", "999", "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 4
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_restore_of_an_active_and_delete_of_a_deleted_experiment_fail(cli: Cli, url: str) -> None:
+    experiment_id = ledgerflow.Client(url).create_experiment("stages")
+    active = cli(["experiments", "restore", "-x", experiment_id])
+    assert active.exit_code == 4
+    assert active.stdout == ""
+    assert active.stderr.strip().splitlines() == [
+        f"Error: Experiment with ID {experiment_id} is not deleted (it is active): nothing to restore."
+    ]
+    assert cli(["experiments", "delete", "-x", experiment_id]).exit_code == 0
+    again = cli(["experiments", "delete", "-x", experiment_id])
+    assert again.exit_code == 4
+    assert again.stderr.strip().splitlines() == [
+        f"Error: Experiment with ID {experiment_id} is already deleted."
+    ]
+    assert cli(["experiments", "restore", "-x", experiment_id]).exit_code == 0
+    missing = cli(["experiments", "restore", "-x", "99999"])
+    assert missing.exit_code == 4
+    assert missing.stderr.strip().splitlines() == ["Error: No Experiment with id=99999 exists"]

@@ -35,6 +35,25 @@ def test_deleted_experiment_keeps_its_name(api: Api) -> None:
     )
 
 
+def test_restore_active_and_delete_deleted_are_not_found_as_in_mlflow(api: Api) -> None:
+    # MLflow's store restores only among deleted experiments and deletes only among active
+    # ones; the other case is RESOURCE_DOES_NOT_EXIST, not a silent success. (Runs differ:
+    # repeating a run's delete or restore is a no-op, BC-24.)
+    eid = api.ok("post", "experiments/create", {"name": "stages"})["experiment_id"]
+    message = api.error("post", "experiments/restore", {"experiment_id": eid}, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert message == f"No Experiment with id={eid} exists"
+    api.ok("post", "experiments/delete", {"experiment_id": eid})
+    message = api.error("post", "experiments/delete", {"experiment_id": eid}, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert message == f"No Experiment with id={eid} exists"
+    assert (
+        api.ok("get", "experiments/get", {"experiment_id": eid})["experiment"]["lifecycle_stage"] == "deleted"
+    )
+    api.ok("post", "experiments/restore", {"experiment_id": eid})
+    assert (
+        api.ok("get", "experiments/get", {"experiment_id": eid})["experiment"]["lifecycle_stage"] == "active"
+    )
+
+
 def test_unknown_and_malformed_ids(api: Api) -> None:
     api.error("get", "experiments/get", {"experiment_id": "999"}, 404, "RESOURCE_DOES_NOT_EXIST")
     message = api.error("get", "experiments/get", {"experiment_id": "abc"}, 400, "INVALID_PARAMETER_VALUE")

@@ -18,7 +18,7 @@ import click
 from ledgerflow.client.client import Client, resolve_tracking_uri
 from ledgerflow.client.entities import Experiment, Run
 from ledgerflow.client.store_uri import require_existing_store
-from ledgerflow.errors import InvalidParameter
+from ledgerflow.errors import InvalidParameter, LedgerflowError, ResourceDoesNotExist
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Exports longer than this show a progress bar on stderr.
@@ -158,8 +158,6 @@ def _find(client: Client, experiment_id: str | None, name: str | None) -> Any:
     assert name is not None
     found = client.get_experiment_by_name(name)
     if found is None:
-        from ledgerflow.errors import ResourceDoesNotExist
-
         raise ResourceDoesNotExist(f"Could not find experiment with name '{name}'")
     return found
 
@@ -188,17 +186,47 @@ def create(experiment_name: str, artifact_location: str | None, tracking_uri: st
 @click.option("--experiment-id", "-x", required=True)
 @tracking_uri_option
 def delete(experiment_id: str, tracking_uri: str | None) -> None:
-    """Mark an experiment (and its runs) deleted; ``restore`` brings it back."""
-    Client(tracking_uri).delete_experiment(experiment_id)
+    """Mark an experiment (and its runs) deleted; `ledgerflow experiments restore` brings it back.
+    One already deleted is an error (exit 4), as MLflow's API answers."""
+    client = Client(tracking_uri)
+    try:
+        client.delete_experiment(experiment_id)
+    except LedgerflowError as error:
+        _explain_stage(client, experiment_id, error, "deleted")
+        raise
     click.echo(f"Experiment with ID {experiment_id} has been deleted.")
+
+
+def _explain_stage(client: Client, experiment_id: str, error: LedgerflowError, stage: str) -> None:
+    """The API answers deleting a deleted experiment, or restoring an active one, with
+    MLflow's "No Experiment with id=N exists"; when the experiment is there in *stage*, say
+    what is really the matter (still exit 4, the code the API gave)."""
+    if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+        return
+    try:
+        found = client.get_experiment(experiment_id).lifecycle_stage
+    except LedgerflowError:
+        return
+    if found == stage:
+        raise ResourceDoesNotExist(
+            f"Experiment with ID {experiment_id} is already deleted."
+            if stage == "deleted"
+            else f"Experiment with ID {experiment_id} is not deleted (it is active): nothing to restore."
+        ) from None
 
 
 @experiments.command()
 @click.option("--experiment-id", "-x", required=True)
 @tracking_uri_option
 def restore(experiment_id: str, tracking_uri: str | None) -> None:
-    """Restore a deleted experiment."""
-    Client(tracking_uri).restore_experiment(experiment_id)
+    """Restore a deleted experiment and its runs; one that is not deleted is an error (exit 4),
+    as MLflow's API answers (RESOURCE_DOES_NOT_EXIST)."""
+    client = Client(tracking_uri)
+    try:
+        client.restore_experiment(experiment_id)
+    except LedgerflowError as error:
+        _explain_stage(client, experiment_id, error, "active")
+        raise
     click.echo(f"Experiment with ID {experiment_id} has been restored.")
 
 

@@ -180,7 +180,12 @@ class ExperimentService:
         eid = parse_experiment_id(experiment_id)
 
         def change(conn: Any) -> None:
-            self._existing(conn, eid)
+            row = self._existing(conn, eid)
+            # MLflow looks the experiment up among the active ones to delete it and among the
+            # deleted ones to restore it: deleting a deleted experiment, or restoring an active
+            # one, is "No Experiment with id=N exists" (404), not a silent success.
+            if row.lifecycle_stage == stage:
+                raise ResourceDoesNotExist(f"No Experiment with id={eid} exists")
             now = now_ms()
             store.update(
                 conn,
