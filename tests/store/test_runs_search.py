@@ -22,6 +22,22 @@ def test_search_is_post_only_and_empty_is_empty(api: Api) -> None:
     assert api.get("runs/search", {"experiment_ids": eid}).status_code == 405
 
 
+def test_a_scalar_where_a_list_belongs_is_refused_in_mlflows_words(api: Api) -> None:
+    eid = make_experiment(api)
+    message = api.error("post", "runs/search", {"experiment_ids": eid}, 400, "INVALID_PARAMETER_VALUE")
+    assert message == (
+        f"Invalid value \"{eid}\" for parameter 'experiment_ids' supplied: Hint: Value was of type "
+        "'str'. See the API docs for more information about request parameters."
+    )
+    for body in ({"experiment_ids": [eid], "order_by": "start_time"}, {"experiment_ids": [eid, 1]}):
+        api.error("post", "runs/search", body, 400, "INVALID_PARAMETER_VALUE")
+    api.error("post", "experiments/search", {"order_by": "name"}, 400, "INVALID_PARAMETER_VALUE")
+    # A query string carries a single repeated value as one key, which stays accepted.
+    found = api.client.get("/api/2.0/mlflow/registered-models/search", params={"order_by": "name"})
+    assert found.status_code == 200, found.text
+    assert search(api, experiment_ids=[eid]) == {}
+
+
 def test_view_types_after_delete(api: Api) -> None:
     # BC-24
     eid = make_experiment(api)

@@ -8,6 +8,7 @@ strings. Required-field checks look at the snake_case key only.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from typing import Any
 
@@ -22,12 +23,20 @@ def _type_name(value: Any) -> str:
     return _PY_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    # MLflow prints the offending value as compact JSON with sorted keys ("2", [1], {"a":1}).
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _invalid(name: str, value: Any, expected: str) -> InvalidParameter:
     return InvalidParameter(
-        f"Invalid value {value!r} for parameter '{name}' supplied: Hint: Value was of type "
+        f"Invalid value {_shown(value)} for parameter '{name}' supplied: Hint: Value was of type "
         f"'{_type_name(value)}'. See the API docs for more information about request parameters."
         if expected == ""
-        else f"Invalid value {value!r} for parameter '{name}' supplied: Hint: Value was of type "
+        else f"Invalid value {_shown(value)} for parameter '{name}' supplied: Hint: Value was of type "
         f"'{_type_name(value)}', expected {expected}."
     )
 
@@ -136,13 +145,15 @@ class Payload:
         raise _invalid(self._name(key), value, "a boolean")
 
     def string_list(self, key: str) -> list[str]:
+        """A repeated string field. A query string carries one value as a plain string; in a
+        JSON body a scalar where a list belongs is refused, in MLflow's words."""
         value = self.data.get(key)
         if value is None:
             return []
-        if isinstance(value, str):
+        if self.from_query and isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _invalid(self._name(key), value, "a list of strings")
+            raise _invalid(self._name(key), value, "")
         for item in value:
             _refuse_nul(self._name(key), item)
         return value
@@ -153,7 +164,7 @@ class Payload:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise _invalid(self._name(key), value, "a list")
+            raise _invalid(self._name(key), value, "")
         items = []
         for index, item in enumerate(value):
             if not isinstance(item, dict):
