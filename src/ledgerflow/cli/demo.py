@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from typing import Any
 
 import click
 
@@ -28,9 +30,9 @@ def demo(tracking_uri: str | None, serve: bool, port: int, **store: object) -> N
     """Train a random forest on iris and log it: params, metrics over steps, plots, model."""
     require_extra("sklearn", "demo", "The demo job")
     require_extra("matplotlib", "demo", "The demo job")
-    from ledgerflow.demo.job import run_demo
-
     if not serve:
+        from ledgerflow.demo.job import run_demo
+
         uri = (
             tracking_uri or os.environ.get("LEDGERFLOW_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
         )
@@ -41,32 +43,61 @@ def demo(tracking_uri: str | None, serve: bool, port: int, **store: object) -> N
         return
 
     require_extra("uvicorn", "server", "The tracking server")
+    require_extra("sqlalchemy", "server", "The tracking server")
+    _serve_demo(port, store)
+
+
+def _serve_demo(port: int, store: dict[str, object]) -> None:
+    """Serve from this (the main) thread, like `ledgerflow ui`: uvicorn then handles SIGINT and
+    SIGTERM itself and shuts down gracefully (background workers stopped, the audit log's
+    final checkpoint signed). The demo job runs in a thread once the server accepts requests."""
     import uvicorn
 
     from ledgerflow.server.app import create_app
 
-    app = create_app(build_config(**store))  # type: ignore[arg-type]
-    # Bound here so a port in use is one clear line, and --port 0 reports the port it got.
+    # Bound before anything is created: a port in use is one line, with no store or key
+    # files left behind, and --port 0 reports the port it got.
     sock = bind_listener("127.0.0.1", port)
     port = bound_port(sock)
+    try:
+        app = create_app(build_config(**store))  # type: ignore[arg-type]
+    except BaseException:
+        sock.close()
+        raise
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    failures: list[BaseException] = []
+    job = threading.Thread(target=_log_demo, args=(server, port, failures), daemon=True)
+    job.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    job.join(1)
+    if failures:
+        raise failures[0]
+    if not server.started:
+        raise LedgerflowError(f"The server could not start on 127.0.0.1:{port}.")
+
+
+def _log_demo(server: Any, port: int, failures: list[BaseException]) -> None:
+    """Wait for the server, log the demo run to it and say where to see it; on failure, stop
+    the server so the command ends with the error."""
+    from ledgerflow.demo.job import run_demo
+
     deadline = time.monotonic() + 20
     while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise LedgerflowError(f"The server could not start on 127.0.0.1:{port}.")
+        if server.should_exit or time.monotonic() > deadline:
+            return
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
-    result = run_demo(url)
+    try:
+        result = run_demo(url)
+    except BaseException as error:  # reported by the main thread, after the shutdown
+        # A failure because Ctrl-C or SIGTERM is already stopping the server is no news.
+        if not server.should_exit:
+            failures.append(error)
+            server.should_exit = True
+        return
     click.echo(f"Demo run logged: accuracy {result['accuracy']:.3f}")
     click.echo(f"See it in the UI: {url}/runs/{result['run_id']}")
     click.echo("Serving; press Ctrl-C to stop.")
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-    except KeyboardInterrupt:
-        server.should_exit = True
-        thread.join(10)
