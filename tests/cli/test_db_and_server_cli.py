@@ -125,6 +125,9 @@ def test_gc_purges_only_deleted_runs(
     assert done.exit_code == 0, done.stderr
     assert f"Run with ID {drop} has been permanently deleted." in done.stdout
     assert not stored.exists()
+    # No empty <experiment>/<run id>/ folder is left behind; the experiment's folder stays.
+    assert not stored.parent.parent.exists()
+    assert stored.parent.parent.parent.is_dir()
     api.error("get", "runs/get", {"run_id": drop}, 404, "RESOURCE_DOES_NOT_EXIST")
     assert api.ok("get", "runs/get", {"run_id": keep})["run"]["info"]["lifecycle_stage"] == "active"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +70,7 @@ class GarbageCollector:
             self.on_step(done, total)
             if not self._delete_artifacts(run.artifact_uri, report):
                 continue
+            self._remove_emptied_run_folder(run.artifact_uri)
             db.run_write(store.purge_run, run.run_id)
             report.purged_runs.append(run.run_id)
             self.on_progress(f"Run with ID {run.run_id} has been permanently deleted.")
@@ -100,6 +103,22 @@ class GarbageCollector:
             )
             return False
         return True
+
+    def _remove_emptied_run_folder(self, artifact_uri: str) -> None:
+        """A run's files live in ``<experiment>/<run id>/artifacts``; once that is gone the
+        ``<run id>`` folder is left empty on a local store (S3 has no folders to leave).
+        ``rmdir`` removes it only when it really is empty, so nothing else is ever lost."""
+        from ledgerflow.artifacts.local import LocalArtifactRepository
+
+        try:
+            repo, rel = self.services.artifacts.roots.resolve(artifact_uri)
+        except LedgerflowError:
+            return  # outside this server's roots: reported already, never touched
+        parent, _, leaf = rel.rpartition("/")
+        if not isinstance(repo, LocalArtifactRepository) or leaf != "artifacts" or not parent:
+            return
+        with contextlib.suppress(OSError):  # not empty, already gone, or not ours to remove
+            os.rmdir(repo.location(parent))
 
     @staticmethod
     def _runs_to_purge(
