@@ -141,6 +141,8 @@ def create_app(config: ServerConfig | None = None, services: Services | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # SQLite's WAL is copied back into the database off the request path while serving.
+        services.db.start_background_checkpoints()
         # The webhook delivery worker runs only while the app serves.
         services.webhooks.start()
         # Metric alert rules are checked in the background while the app serves.

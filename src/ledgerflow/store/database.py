@@ -23,11 +23,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from ledgerflow.errors import InvalidParameter, MissingExtra
+from ledgerflow.store.checkpoints import BACKSTOP_PAGES, WalCheckpointer
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # conn.info key: how many data-changing statements the current transaction ran. SQLAlchemy's
 # cursor events count the statements it executes; the driver-level helpers below count theirs.
 CHANGES = "ledgerflow_changes"
+# Pool record info key: the wal_autocheckpoint mark set on that SQLite connection.
+_AUTOCHECKPOINT = "ledgerflow_autocheckpoint"
 # Set while a write runs on the event loop thread (see Database.no_wait): it must not wait.
 _NO_WAIT: ContextVar[bool] = ContextVar("ledgerflow_no_wait", default=False)
 
@@ -194,6 +197,32 @@ class Database:
         # Set by the audit log: called with (conn, operation, args, result) after each write, inside
         # its transaction, so the change and its audit record commit or roll back together.
         self.audit_hook: Callable[[Connection, Any, tuple[Any, ...], Any], None] | None = None
+        self.checkpointer: WalCheckpointer | None = None
+
+    def start_background_checkpoints(self) -> None:
+        """On SQLite, take WAL checkpoints in a background thread instead of in the commit
+        that fills the log (see :mod:`ledgerflow.store.checkpoints`); elsewhere nothing."""
+        if self.dialect != "sqlite" or self.checkpointer is not None:
+            return
+        checkpointer = WalCheckpointer(os.path.abspath(str(self.engine.url.database)))
+        self.checkpointer = checkpointer
+
+        def use_backstop(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            # Pooled connections opened before the thread started get the new mark on their
+            # next checkout.
+            if record.info.get(_AUTOCHECKPOINT) != BACKSTOP_PAGES:
+                cursor = dbapi_connection.cursor()
+                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+                cursor.close()
+                record.info[_AUTOCHECKPOINT] = BACKSTOP_PAGES
+
+        def after_commit(conn: Connection) -> None:
+            if conn.get_execution_options().get("ledgerflow_write"):
+                checkpointer.note_write()
+
+        event.listen(self.engine, "checkout", use_backstop)
+        event.listen(self.engine, "commit", after_commit)
+        checkpointer.start()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -268,4 +297,6 @@ class Database:
         raise AssertionError("unreachable")
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from ledgerflow.store.metrics import chunks, latest_for_runs
 from ledgerflow.store.run_inputs import inputs_and_outputs_for_runs
 from ledgerflow.store.schema import params, runs, tags
-from ledgerflow.store.upserts import upsert
+from ledgerflow.store.upserts import query_row, upsert
 
 ACTIVE = "active"
 DELETED = "deleted"
@@ -49,6 +49,18 @@ _FIND_RUN = sa.select(runs).where(runs.c.run_uuid == sa.bindparam("run_id"))
 
 def find_row(conn: Connection, run_id: str) -> Any:
     return conn.execute(_FIND_RUN, {"run_id": run_id}).first()
+
+
+_FIND_STAGE = sa.select(runs.c.lifecycle_stage, runs.c.experiment_id).where(
+    runs.c.run_uuid == sa.bindparam("run_id")
+)
+
+
+def find_stage(conn: Connection, run_id: str) -> tuple[str, int] | None:
+    """A run's ``(lifecycle_stage, experiment_id)``, or None: what every metric write checks
+    first, straight on the driver (SQLAlchemy's result set-up costs more than the lookup)."""
+    row = query_row(conn, _FIND_STAGE, ("run_id",), (run_id,))
+    return None if row is None else (row[0], row[1])
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> None:

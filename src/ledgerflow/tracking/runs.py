@@ -80,6 +80,11 @@ def _limits(metrics: int, params: int, tags: int) -> None:
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 
+def _require_active(run_id: str, stage: str) -> None:
+    if stage != store.ACTIVE:
+        raise InvalidParameter(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
+
+
 def _clean_params(items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     for key, value in items:
         validate_key("Param", key)
@@ -135,11 +140,17 @@ class RunService:
 
     def _active(self, conn: Connection, run_id: str) -> Any:
         row = self._existing(conn, run_id)
-        if row.lifecycle_stage != store.ACTIVE:
-            raise InvalidParameter(
-                f"The run {run_id} must be in the 'active' state. Current state is {row.lifecycle_stage}."
-            )
+        _require_active(run_id, row.lifecycle_stage)
         return row
+
+    @staticmethod
+    def _active_experiment(conn: Connection, run_id: str) -> int:
+        """:meth:`_active` for the hot write paths, which need only the run's experiment."""
+        found = store.find_stage(conn, run_id)
+        if found is None:
+            raise ResourceDoesNotExist(f"Run with id={run_id} not found")
+        _require_active(run_id, found[0])
+        return found[1]
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -262,7 +273,7 @@ class RunService:
         *,
         single_param: bool = False,
     ) -> None:
-        row = self._active(conn, run_id)
+        experiment_id = self._active_experiment(conn, run_id)
         if params:
             stored = store.existing_params(conn, run_id, [k for k, _ in params])
             changed = [(k, stored[k], v) for k, v in params if k in stored and stored[k] != v]
@@ -292,7 +303,7 @@ class RunService:
         elif points:
             rows = [point_row(run_id, p) for p in points]
             metric_store.log_points(conn, rows)
-            metric_store.log_model_points(conn, row.experiment_id, rows)
+            metric_store.log_model_points(conn, experiment_id, rows)
 
     def log_param(self, run_id: str, key: str, value: str) -> None:
         params = self.secrets.pairs("param", _clean_params([(key, value)]), "run", run_id)
