@@ -29,10 +29,15 @@ HASHED_FIELDS = (
 )
 
 
+# Sorted keys and no whitespace: one byte string per value. Values that are not JSON (rows,
+# dates) are hashed by their text form. Built once: json.dumps with options builds a new
+# encoder on every call, a third of its cost for a record's few fields. The encoder keeps no
+# state between calls.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(value: Any) -> str:
-    # Sorted keys and no whitespace: one byte string per value. Values that are not JSON
-    # (rows, dates) are hashed by their text form.
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def digest(value: Any) -> str:
