@@ -210,6 +210,7 @@ def _run_server(
     import uvicorn
 
     from ledgerflow.server.app import create_app
+    from ledgerflow.server.factory import freeze_long_lived
 
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
@@ -231,6 +232,7 @@ def _run_server(
     common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level.lower(), "access_log": False}
     if workers == 1:
         server = uvicorn.Server(uvicorn.Config(app, **common, **tls))
+        freeze_long_lived()
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
         if not server.started:

@@ -6,6 +6,7 @@ passes the configuration through ``LEDGERFLOW_SERVER_CONFIG`` (JSON) instead of 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import asdict
@@ -34,4 +35,16 @@ def config_from_env() -> ServerConfig:
 
 
 def app_from_env() -> Starlette:
-    return create_app(config_from_env())
+    app = create_app(config_from_env())
+    freeze_long_lived()
+    return app
+
+
+def freeze_long_lived() -> None:
+    """Once a serving process has built its app: everything alive then (modules, SQLAlchemy's
+    metadata, the routes: ~180,000 objects) lives as long as the process, and frozen, the
+    cyclic collector stops rescanning it in each full collection (~100 ms each, one every few
+    thousand requests). Only for server processes: a process that builds many apps (tests)
+    would keep their cycles forever."""
+    gc.collect()
+    gc.freeze()
