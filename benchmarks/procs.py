@@ -101,6 +101,27 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def wait_idle(self, window_s: float = 0.5, busy_share: float = 0.05, limit_s: float = 60.0) -> float:
+        """Wait until the process tree uses under *busy_share* of one core over a window:
+        /health answers as soon as one worker is up, while MLflow's other workers are still
+        importing (seconds of CPU each), which would slow whatever is measured next on a
+        two-core machine. Returns the seconds waited."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < limit_s:
+            before = self.cpu_seconds()
+            time.sleep(window_s)
+            if self.cpu_seconds() - before < busy_share * window_s:
+                break
+        return time.perf_counter() - started
+
     def stop(self) -> None:
         tree = self.tree()
         for proc in reversed(tree):
