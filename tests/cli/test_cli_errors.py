@@ -3,6 +3,7 @@ read-only commands never create a store, a folder or a file."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -277,3 +278,22 @@ def test_account_commands_do_not_list_server_only_options(cli: Cli) -> None:
     for server_only in ("--webhook-allow-host", "--s3-endpoint-url", "--artifacts-destination"):
         assert server_only not in text
     assert "--webhook-allow-host" in cli(["server", "--help"]).stdout
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
+    # `ledgerflow ... | head`: the pipe's reader is gone before the command writes. Click
+    # settles a closed pipe itself (exit 1, nothing on stderr); no traceback, no class name.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ledgerflow.cli", "--version"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == b""
