@@ -15,7 +15,6 @@ Results go to stdout and to benchmarks/results/<time>-registry-<mode>.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -30,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import registry_workloads as rw
 import run
 from procs import Server, ServerSpec
@@ -126,16 +124,9 @@ SERVE_CLIENTS = 8
 def score(target: Target, rows: int, requests: int, concurrency: int = 1) -> dict[str, Any]:
     scoring = target.scoring
     assert scoring is not None
-
-    def cpu_seconds() -> float:
-        total = 0.0
-        for proc in scoring.tree():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
-
-    return rw.invocations(scoring.url, rows, requests, concurrency=concurrency, cpu_seconds=cpu_seconds)
+    return rw.invocations(
+        scoring.url, rows, requests, concurrency=concurrency, cpu_seconds=scoring.cpu_seconds
+    )
 
 
 def load_model(target: Target, repeats: int) -> dict[str, Any]:
