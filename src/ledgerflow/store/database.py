@@ -29,8 +29,6 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 # conn.info key: how many data-changing statements the current transaction ran. SQLAlchemy's
 # cursor events count the statements it executes; the driver-level helpers below count theirs.
 CHANGES = "ledgerflow_changes"
-# Pool record info key: the wal_autocheckpoint mark set on that SQLite connection.
-_AUTOCHECKPOINT = "ledgerflow_autocheckpoint"
 # Set while a write runs on the event loop thread (see Database.no_wait): it must not wait.
 _NO_WAIT: ContextVar[bool] = ContextVar("ledgerflow_no_wait", default=False)
 
@@ -207,21 +205,20 @@ class Database:
         checkpointer = WalCheckpointer(os.path.abspath(str(self.engine.url.database)))
         self.checkpointer = checkpointer
 
-        def use_backstop(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-            # Pooled connections opened before the thread started get the new mark on their
-            # next checkout.
-            if record.info.get(_AUTOCHECKPOINT) != BACKSTOP_PAGES:
-                cursor = dbapi_connection.cursor()
-                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-                cursor.close()
-                record.info[_AUTOCHECKPOINT] = BACKSTOP_PAGES
+        def use_backstop(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            cursor.close()
 
         def after_commit(conn: Connection) -> None:
             if conn.get_execution_options().get("ledgerflow_write"):
                 checkpointer.note_write()
 
-        event.listen(self.engine, "checkout", use_backstop)
+        event.listen(self.engine, "connect", use_backstop)
         event.listen(self.engine, "commit", after_commit)
+        # Pooled connections opened before now keep SQLite's default mark: closed here (a
+        # checked-out one closes when it comes back), every later one opens with the backstop.
+        self.engine.dispose()
         checkpointer.start()
 
     @contextmanager
