@@ -12,14 +12,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from ledgerflow.errors import InvalidParameter, ResourceDoesNotExist
-from ledgerflow.governance.monitoring.drift import MonitoringSettings, compare, parse_settings
-from ledgerflow.governance.monitoring.profile import check_profile
 from ledgerflow.governance.tracking_runs import (
     VersionRef,
     create_run,
@@ -36,6 +33,12 @@ from ledgerflow.store.governance.monitoring_schema import governance_drift_windo
 from ledgerflow.store.governance.monitoring_schema import governance_reference_profiles as profiles
 from ledgerflow.tracking.clock import now_ms
 from ledgerflow.tracking.experiments import ExperimentService
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The statistics (numpy, pandas, scipy: ~1 s and ~140 MiB) are imported by the calls that
+# use them, not with the service: every server builds one at start-up, few ever monitor drift.
 
 STATUS_TAG = "monitoring.status"
 DEGRADED = "degraded"
@@ -63,6 +66,8 @@ def batch_frame(columns: Any) -> pd.DataFrame:
         raise InvalidParameter("The batch has no rows.")
     if rows > MAX_BATCH_ROWS:
         raise InvalidParameter(f"A batch may hold at most {MAX_BATCH_ROWS} rows; send a sample or split it.")
+    import pandas as pd
+
     return pd.DataFrame(columns)
 
 
@@ -84,6 +89,9 @@ class MonitoringService:
         dataset_digest: str | None,
         settings: Any,
     ) -> dict[str, Any]:
+        from ledgerflow.governance.monitoring.drift import parse_settings
+        from ledgerflow.governance.monitoring.profile import check_profile
+
         checked = check_profile(profile)
         parsed = parse_settings(settings)
         source = source or "evaluation"
@@ -188,6 +196,8 @@ class MonitoringService:
         row_count: int | None,
         source: str | None,
     ) -> dict[str, Any]:
+        from ledgerflow.governance.monitoring.drift import compare, parse_settings
+
         batch = batch_frame(columns)
         source = source or "client"
         if source not in SOURCES:
@@ -310,4 +320,4 @@ class MonitoringService:
         return {"name": ref.name, "version": str(ref.version), "windows": found}
 
 
-__all__ = ["MonitoringService", "MonitoringSettings"]
+__all__ = ["MonitoringService"]
