@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from ledgerflow.cli.experiments import print_table, reading_client, tracking_uri_option
 from ledgerflow.client.client import Client
 from ledgerflow.errors import InvalidParameter
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Below these sizes an upload is quick and a progress bar would only be noise.
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -62,17 +66,23 @@ def upload(run_id: str, local_path: Path, artifact_path: str | None, tracking_ur
     click.echo(f"Uploaded {len(files)} file(s), {total} bytes, to run {run_id}.")
 
 
+def _path_option(default: str | None, what: str) -> Callable[[F], F]:
+    """``--path``/``-p`` of list and download; mlflow's spelling ``--artifact-path``/``-a``
+    works too, so its users' habits carry over."""
+    return click.option(
+        "--path",
+        "-p",
+        "--artifact-path",
+        "-a",
+        "path",
+        default=default,
+        help=f"{what} (--artifact-path/-a, as in mlflow, work too).",
+    )
+
+
 @artifacts.command("list")
 @click.option("--run-id", "-r", required=True)
-@click.option(
-    "--path",
-    "-p",
-    "--artifact-path",
-    "-a",
-    "path",
-    default=None,
-    help="Folder inside the run's artifacts (--artifact-path/-a, as in mlflow, work too).",
-)
+@_path_option(None, "Folder inside the run's artifacts")
 @tracking_uri_option
 def list_artifacts(run_id: str, path: str | None, tracking_uri: str | None) -> None:
     """List a run's artifacts: Path, Type, Size.
@@ -90,16 +100,7 @@ def list_artifacts(run_id: str, path: str | None, tracking_uri: str | None) -> N
 
 @artifacts.command("download")
 @click.option("--run-id", "-r", required=True)
-@click.option(
-    "--path",
-    "-p",
-    "--artifact-path",
-    "-a",
-    "path",
-    default="",
-    help="A file or folder inside the run's artifacts (default: all; --artifact-path/-a, as in "
-    "mlflow, work too).",
-)
+@_path_option("", "A file or folder inside the run's artifacts (default: all)")
 @click.option(
     "--dst-path", "-d", default=None, type=click.Path(path_type=Path), help="Local folder (made if missing)."
 )
