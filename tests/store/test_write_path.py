@@ -85,6 +85,49 @@ def test_log_metric_waits_for_a_write_lock_held_elsewhere(
     _chain_ok(server_config.backend_store_uri)
 
 
+def test_event_loop_writes_keep_working_after_rejected_busy_and_nested_writes(
+    api: Api, server_config: ServerConfig, backend: str
+) -> None:
+    """The connection the event loop keeps for its writes survives a write rejected inside its
+    transaction (unknown run, deleted run) and, on SQLite, a BEGIN refused because another
+    process held the write lock: every later write is stored once, in order, and audited."""
+    run_id = _run(api)
+    point = {"run_id": run_id, "key": "m", "timestamp": 7}
+    missing = {**point, "run_id": "0" * 32, "value": 1.0, "step": 0}
+    api.error("post", "runs/log-metric", missing, 404, "RESOURCE_DOES_NOT_EXIST")
+    api.ok("post", "runs/log-metric", {**point, "value": 0.5, "step": 0})
+    if backend == "sqlite":
+        path = sa.engine.make_url(server_config.backend_store_uri).database
+        assert path is not None
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        releaser = threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close()))
+        releaser.start()
+        api.ok("post", "runs/log-metric", {**point, "value": 1.0, "step": 1})
+        releaser.join()
+    else:
+        api.ok("post", "runs/log-metric", {**point, "value": 1.0, "step": 1})
+    for step in range(2, 12):
+        api.ok("post", "runs/log-metric", {**point, "value": step * 0.5 + 0.5, "step": step})
+    experiment = api.ok("get", "runs/get", {"run_id": run_id})["run"]["info"]["experiment_id"]
+    other = api.ok("post", "runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
+    api.ok("post", "runs/delete", {"run_id": other})
+    message = api.error(
+        "post",
+        "runs/log-metric",
+        {**point, "run_id": other, "value": 1.0, "step": 0},
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "deleted" in message
+    api.ok("post", "runs/log-metric", {**point, "value": 6.5, "step": 12})
+    steps = [(p["step"], p["value"]) for p in _history(api, run_id, "m")]
+    assert steps == [(step, step * 0.5 + 0.5) for step in range(13)]
+    metric_records = [r for r in records(api) if r.get("action") == "runs.log_metric"]
+    assert len(metric_records) == 13
+    _chain_ok(server_config.backend_store_uri)
+
+
 def test_two_servers_alternating_keep_one_chain(
     make_client: Callable[[ServerConfig], TestClient], server_config: ServerConfig
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,9 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 CHANGES = "ledgerflow_changes"
 # Set while a write runs on the event loop thread (see Database.no_wait): it must not wait.
 _NO_WAIT: ContextVar[bool] = ContextVar("ledgerflow_no_wait", default=False)
+# Driver-connection info key: whether the connection's busy timeout is 0 (set for no-wait writes).
+_BUSY_NO_WAIT = "ledgerflow_busy_no_wait"
+_NO_WAIT_OPTIONS = {"ledgerflow_write": True, "ledgerflow_no_wait": True}
 
 
 class WouldBlock(Exception):
@@ -109,10 +113,16 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
     def _on_begin(connection: Connection) -> None:
         # Straight to the driver: SQLAlchemy's statement path costs more than BEGIN itself.
         options = connection.get_execution_options()
-        if options.get("ledgerflow_no_wait"):
-            # Fail at once instead of sleeping in SQLite's busy handler; Database.write puts
-            # the timeout back before the connection goes back to the pool.
-            driver_execute(connection, "PRAGMA busy_timeout=0", ())
+        # A no-wait write fails at once instead of sleeping in SQLite's busy handler; every
+        # other transaction waits. The timeout is a property of the driver connection, so it
+        # is set here, before each transaction, only when it differs from what the connection
+        # last ran with: a PRAGMA costs more than BEGIN, and the pool hands the event loop's
+        # writes the same few connections again and again.
+        no_wait = bool(options.get("ledgerflow_no_wait"))
+        record = connection.connection.info
+        if record.get(_BUSY_NO_WAIT, False) != no_wait:
+            driver_execute(connection, f"PRAGMA busy_timeout={0 if no_wait else SQLITE_BUSY_TIMEOUT_MS}", ())
+            record[_BUSY_NO_WAIT] = no_wait
         driver_execute(connection, "BEGIN IMMEDIATE" if options.get("ledgerflow_write") else "BEGIN", ())
 
     return engine
@@ -175,6 +185,13 @@ def _wrapped(conn: Connection, error: Exception, sql: str, params: Any, cursor: 
     return wrapped
 
 
+def _driver_in_transaction(conn: Connection) -> bool:
+    try:
+        return bool(getattr(conn.connection.dbapi_connection, "in_transaction", True))
+    except sa.exc.SQLAlchemyError:
+        return True
+
+
 def _is_transient(error: OperationalError) -> bool:
     text = str(error.orig).lower()
     return any(
@@ -196,6 +213,8 @@ class Database:
         # its transaction, so the change and its audit record commit or roll back together.
         self.audit_hook: Callable[[Connection, Any, tuple[Any, ...], Any], None] | None = None
         self.checkpointer: WalCheckpointer | None = None
+        # (owning thread id, connection): see _held_connection.
+        self._held: tuple[int, Connection] | None = None
 
     def start_background_checkpoints(self) -> None:
         """On SQLite, take WAL checkpoints in a background thread instead of in the commit
@@ -218,6 +237,7 @@ class Database:
         event.listen(self.engine, "commit", after_commit)
         # Pooled connections opened before now keep SQLite's default mark: closed here (a
         # checked-out one closes when it comes back), every later one opens with the backstop.
+        self._release_held()
         self.engine.dispose()
         checkpointer.start()
 
@@ -237,17 +257,57 @@ class Database:
 
     @contextmanager
     def _write_without_waiting(self) -> Iterator[Connection]:
-        checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
-        if checked_out is not None and checked_out() >= self._pool_size:
-            raise WouldBlock("no idle connection")
-        with self.engine.connect().execution_options(ledgerflow_write=True, ledgerflow_no_wait=True) as conn:
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                if not conn.invalidated:
-                    with contextlib.suppress(sa.exc.DBAPIError):
-                        driver_execute(conn, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", ())
+        conn = self._held_connection()
+        if conn is None:
+            # Another thread's no-wait write, or one nested in a write of this thread: a
+            # connection of its own from the pool, if one is idle.
+            checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
+            if checked_out is not None and checked_out() >= self._pool_size:
+                raise WouldBlock("no idle connection")
+            with self.engine.connect().execution_options(**_NO_WAIT_OPTIONS) as pooled, pooled.begin():
+                yield pooled
+            return
+        try:
+            transaction = conn.begin()
+        except BaseException:
+            # A BEGIN that failed (the database is busy) leaves SQLAlchemy's connection object
+            # half in a transaction: start afresh next time.
+            self._release_held()
+            raise
+        try:
+            with transaction:
+                yield conn
+        except BaseException:
+            # A failed operation rolled back and leaves the connection as it was; anything
+            # that left the driver inside a transaction (a failed commit) or killed the
+            # connection gets it closed and a fresh one next time.
+            if conn.invalidated or _driver_in_transaction(conn):
+                self._release_held()
+            raise
+
+    def _held_connection(self) -> Connection | None:
+        """The connection kept checked out for the no-wait writes of one thread (the server's
+        event loop, which runs them one at a time): checking a connection out of the pool and
+        back in for every write cost more than the write's own statements. None for any other
+        thread, or while the held connection is in a transaction."""
+        held = self._held
+        if held is None:
+            checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
+            if checked_out is not None and checked_out() >= self._pool_size:
+                raise WouldBlock("no idle connection")
+            conn = self.engine.connect().execution_options(**_NO_WAIT_OPTIONS)
+            self._held = (threading.get_ident(), conn)
+            return conn
+        owner, conn = held
+        if owner != threading.get_ident() or conn.in_transaction():
+            return None
+        return conn
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                held[1].close()
 
     @property
     def writes_without_waiting(self) -> bool:
@@ -296,4 +356,5 @@ class Database:
     def dispose(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        self._release_held()
         self.engine.dispose()

@@ -214,12 +214,13 @@ def summarize(payload: Mapping[str, Any], limit: int = 256, *, scrubbed: bool = 
     Pass ``scrubbed=True`` when *payload* already went through :func:`scrub`."""
     summary: dict[str, Any] = {}
     for key, value in (payload if scrubbed else scrub(payload)).items():
+        name = key if type(key) is str else str(key)
         if isinstance(value, str):
-            summary[key] = value if len(value) <= limit else value[:limit] + "..."
+            summary[name] = value if len(value) <= limit else value[:limit] + "..."
         elif isinstance(value, bool | int | float) or value is None:
-            summary[key] = value
+            summary[name] = value
         elif isinstance(value, list):
-            summary[key] = {"count": len(value)}
+            summary[name] = {"count": len(value)}
     return summary
 
 
