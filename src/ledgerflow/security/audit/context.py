@@ -40,7 +40,6 @@ _SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.I)
 # ...except names of identifiers (``token_id``, ``secret_ids``): an id is how a record is tied
 # to the later revocation or use of the same credential, and never lets anyone act as it.
 _IDENTIFIER_KEY = re.compile(r"(^|[_-])ids?$", re.I)
-_SECRET_BYTES = tuple(word.encode() for word in _SECRET_WORDS)
 REDACTED = "[redacted]"
 
 # Which payload fields name the resource an endpoint acts on, per route module.
@@ -185,17 +184,6 @@ def _find_key(value: Any, keys: tuple[str, ...], depth: int) -> str | None:
 def _is_secret_key(key: str) -> bool:
     # Cached: a log-batch repeats the same few field names a thousand times.
     return _SECRET_KEY.search(key) is not None and _IDENTIFIER_KEY.search(key) is None
-
-
-def names_no_secret(encoded: bytes) -> bool:
-    """True when the JSON text ``encoded`` cannot contain a secret-named field anywhere, so
-    :func:`scrub` would return its value unchanged. Looking at the whole text (values too) over-
-    approximates, which only sends a request down the full scrub; non-ASCII text always goes
-    there, since case-insensitive matching also folds some non-ASCII letters onto ASCII ones."""
-    if not encoded.isascii():
-        return False
-    lowered = encoded.lower()
-    return not any(word in lowered for word in _SECRET_BYTES)
 
 
 def scrub(value: Any) -> Any:

@@ -374,18 +374,11 @@ def _clean_digest(request: dict[str, Any], args: tuple[Any, ...], result: Any) -
             )
         except TypeError:
             return None
-    if fallback.used:
-        # A value encoded by its text form may hold mappings whose keys left no trace in it.
-        bound = None
-    elif ctx.names_no_secret(encoded):
-        # No secret-named word anywhere in the text (keys or values): a few scans in C,
-        # where the walk below visits every mapping (a log-batch holds a thousand).
-        return hashlib.sha256(encoded).hexdigest()
-    else:
-        # With every value encoded natively, each mapping, list and tuple the scrub would
-        # visit opened its own bracket in the text, so the walk may stop once it has seen
-        # that many.
-        bound = len(encoded.translate(None, _NOT_BRACKETS))
+    # With every value encoded natively, each mapping, list and tuple the scrub would visit
+    # opened its own bracket in the text, so the walk may stop once it has seen that many.
+    # (Searching the text itself for the secret words costs more than this walk: 280 against
+    # 115 us for a thousand-point log-batch.)
+    bound = None if fallback.used else len(encoded.translate(None, _NOT_BRACKETS))
     if not _names_no_secret(change, bound):
         return None
     return hashlib.sha256(encoded).hexdigest()
