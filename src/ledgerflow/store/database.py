@@ -215,6 +215,7 @@ class Database:
         self.checkpointer: WalCheckpointer | None = None
         # (owning thread id, connection): see _held_connection.
         self._held: tuple[int, Connection] | None = None
+        self._held_lock = threading.Lock()
 
     def start_background_checkpoints(self) -> None:
         """On SQLite, take WAL checkpoints in a background thread instead of in the commit
@@ -261,17 +262,14 @@ class Database:
         if conn is None:
             # Another thread's no-wait write, or one nested in a write of this thread: a
             # connection of its own from the pool, if one is idle.
-            checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
-            if checked_out is not None and checked_out() >= self._pool_size:
-                raise WouldBlock("no idle connection")
-            with self.engine.connect().execution_options(**_NO_WAIT_OPTIONS) as pooled, pooled.begin():
+            with self._idle_pooled_connection() as pooled, pooled.begin():
                 yield pooled
             return
         try:
             transaction = conn.begin()
         except BaseException:
-            # A BEGIN that failed (the database is busy) leaves SQLAlchemy's connection object
-            # half in a transaction: start afresh next time.
+            # A BEGIN that failed (the database is busy): SQLAlchemy leaves its connection
+            # object flagged as inside BEGIN when a begin listener raises, so start afresh.
             self._release_held()
             raise
         try:
@@ -292,16 +290,21 @@ class Database:
         thread, or while the held connection is in a transaction."""
         held = self._held
         if held is None:
-            checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
-            if checked_out is not None and checked_out() >= self._pool_size:
-                raise WouldBlock("no idle connection")
-            conn = self.engine.connect().execution_options(**_NO_WAIT_OPTIONS)
-            self._held = (threading.get_ident(), conn)
-            return conn
+            with self._held_lock:
+                if self._held is None:
+                    self._held = (threading.get_ident(), self._idle_pooled_connection())
+                held = self._held
         owner, conn = held
         if owner != threading.get_ident() or conn.in_transaction():
             return None
         return conn
+
+    def _idle_pooled_connection(self) -> Connection:
+        # Checking out of a full pool would wait for a connection to come back.
+        checked_out: Callable[[], int] | None = getattr(self.engine.pool, "checkedout", None)
+        if checked_out is not None and checked_out() >= self._pool_size:
+            raise WouldBlock("no idle connection")
+        return self.engine.connect().execution_options(**_NO_WAIT_OPTIONS)
 
     def _release_held(self) -> None:
         held, self._held = self._held, None
