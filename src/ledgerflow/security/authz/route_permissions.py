@@ -319,6 +319,8 @@ ROUTES: dict[tuple[str, str], Requirement] = {
     ("GET", "/experiments/{experiment_id}"): _experiment(READ),
     ("GET", "/runs/{run_id}"): _run(READ, "run_id"),
     ("GET", "/runs/{run_id}/artifact"): _run(READ, "run_id"),
+    ("GET", "/logged-models/{model_id}"): _logged_model(READ),
+    ("GET", "/logged-models/{model_id}/artifact"): _logged_model(READ),
     ("GET", "/models"): _filtered(),
     ("GET", "/models/{name}"): _model(READ),
     ("GET", "/models/{name}/versions/{version}"): _model(READ),

@@ -1,5 +1,5 @@
-"""The server-rendered web UI: experiments list, runs table, run page, model registry pages,
-static files.
+"""The server-rendered web UI: experiments list, runs table, run page, logged model page, model
+registry pages, static files.
 
 Pages read through :class:`ledgerflow.server.ui.data.UiData` (the service layer, never HTTP)
 and render Jinja2 templates with autoescaping on. Every response carries the security headers
@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 
-from ledgerflow.server.ui import audit_page
+from ledgerflow.server.ui import audit_page, logged_model_page
 from ledgerflow.server.ui.data import UiData
 from ledgerflow.server.ui.headers import SecurityHeaders
 from ledgerflow.server.ui.models_data import ModelsData
@@ -40,6 +40,7 @@ def routes(services: Services) -> list[BaseRoute]:
     pages = Pages(data, renderer)
     run_page = RunPage(data, renderer)
     models = ModelsPages(ModelsData(services, data), renderer)
+    logged_model = logged_model_page.LoggedModelPage(data, renderer)
 
     def page(path: str, handler: Callable[[Request], Awaitable[Response]]) -> Route:
         return Route(path, SecurityHeaders(request_response(handler)), methods=["GET"])
@@ -49,6 +50,8 @@ def routes(services: Services) -> list[BaseRoute]:
         page("/experiments/{experiment_id}", pages.runs),
         page("/runs/{run_id}", run_page.page),
         page("/runs/{run_id}/artifact", run_page.artifact),
+        page(logged_model_page.PATH, logged_model.page),
+        page(logged_model_page.ARTIFACT_PATH, logged_model.artifact),
         page("/models", models.models),
         page("/models/{name}", models.model),
         page("/models/{name}/versions/{version}", models.version),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledgerflow.errors import ResourceDoesNotExist
 from ledgerflow.server.ui import queries
+from ledgerflow.server.ui.artifact_browser import read_head
 from ledgerflow.server.ui.charts import Point
 from ledgerflow.server.ui.runs_table import TableState
 
@@ -73,12 +74,39 @@ class UiData:
         with self.services.db.read() as conn:
             models, truncated = queries.run_logged_models(conn, run_id)
             found = queries.registrations(conn, [m.model_id for m in models])
-        readable = self.services.authz.readable_models()
         by_model: dict[str, list[queries.Registration]] = {}
-        for registration in found:
-            if readable is None or registration.registered_model_id in readable:
-                by_model.setdefault(registration.model_id, []).append(registration)
+        for registration in self._readable(found):
+            by_model.setdefault(registration.model_id, []).append(registration)
         return models, by_model, truncated
+
+    def _readable(self, found: list[queries.Registration]) -> list[queries.Registration]:
+        readable = self.services.authz.readable_models()
+        return [r for r in found if readable is None or r.registered_model_id in readable]
+
+    def logged_model(self, model_id: str) -> dict[str, Any]:
+        """The model in wire shape; a deleted or unknown id is RESOURCE_DOES_NOT_EXIST."""
+        return self.services.logged_models.get(model_id)
+
+    def model_registrations(self, model_id: str) -> list[queries.Registration]:
+        """The registry versions made from the logged model, of models the caller may read."""
+        with self.services.db.read() as conn:
+            return self._readable(queries.registrations(conn, [model_id]))
+
+    def experiment_logged_models(self, experiment_id: int) -> tuple[list[queries.RunModel], bool]:
+        with self.services.db.read() as conn:
+            return queries.experiment_logged_models(conn, experiment_id)
+
+    def readable_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run, if it exists and its experiment is one the caller may read (a logged
+        model's source run may sit in another experiment than the model)."""
+        try:
+            run = self.run(run_id)
+        except ResourceDoesNotExist:
+            return None
+        readable = self.services.authz.readable_experiments()
+        if readable is not None and int(run["info"]["experiment_id"]) not in readable:
+            return None
+        return run
 
     def metric_history(self, run_id: str, key: str, limit: int) -> list[Point]:
         """Up to ``limit`` points of the metric's history, in step order."""
@@ -102,19 +130,24 @@ class UiData:
         """FileInfo dicts with paths relative to the run's artifact root, or to the artifact
         root of ``model_id`` (one of the run's logged models, checked by the caller)."""
         if model_id:
-            listing = self.services.artifacts.list_logged_model_artifacts(model_id, path or None)
-        else:
-            listing = self.services.artifacts.list_run_artifacts(run["info"]["run_id"], path or None)
+            return self.list_model_artifacts(model_id, path)
+        listing = self.services.artifacts.list_run_artifacts(run["info"]["run_id"], path or None)
+        return list(listing.get("files", []))
+
+    def list_model_artifacts(self, model_id: str, path: str) -> list[dict[str, Any]]:
+        listing = self.services.artifacts.list_logged_model_artifacts(model_id, path or None)
         return list(listing.get("files", []))
 
     def open_artifact(self, run: dict[str, Any], path: str, model_id: str = "") -> Download:
         # Behind the scan gate, like the API's downloads: a blocked model file is refused.
-        artifacts = self.services.artifacts
         if model_id:
-            target = artifacts.logged_model_file(model_id, path)
-        else:
-            target = artifacts.run_file(run["info"]["run_id"], path)
-        return artifacts.serve(target)
+            return self.open_model_artifact(model_id, path)
+        artifacts = self.services.artifacts
+        return artifacts.serve(artifacts.run_file(run["info"]["run_id"], path))
+
+    def open_model_artifact(self, model_id: str, path: str) -> Download:
+        artifacts = self.services.artifacts
+        return artifacts.serve(artifacts.logged_model_file(model_id, path))
 
     def check_run_model(self, run: dict[str, Any], model_id: str) -> None:
         """Refuse a model id that is not one of the run's own logged models: the run's read
@@ -126,13 +159,7 @@ class UiData:
             raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found for this run.")
 
     def read_artifact_head(self, run: dict[str, Any], path: str, limit: int, model_id: str = "") -> bytes:
-        download = self.open_artifact(run, path, model_id)
-        buffer = bytearray()
-        try:
-            for chunk in download.chunks:
-                buffer.extend(chunk)
-                if len(buffer) >= limit:
-                    break
-        finally:
-            download.close()
-        return bytes(buffer[:limit])
+        return read_head(self.open_artifact(run, path, model_id), limit)
+
+    def read_model_artifact_head(self, model_id: str, path: str, limit: int) -> bytes:
+        return read_head(self.open_model_artifact(model_id, path), limit)

@@ -1,4 +1,4 @@
-"""The experiments list and an experiment's runs table."""
+"""The experiments list and an experiment's page (its runs table and newest logged models)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.responses import Response
 from ledgerflow.errors import BadRequest, InvalidParameter, LedgerflowError
 from ledgerflow.server.ui.data import UiData
 from ledgerflow.server.ui.error_pages import heading_for
+from ledgerflow.server.ui.queries import MAX_EXPERIMENT_MODELS
 from ledgerflow.server.ui.rendering import Renderer
 from ledgerflow.server.ui.runs_table import (
     ATTRIBUTE_COLUMNS,
@@ -34,6 +35,10 @@ def experiment_filter(text: str) -> str:
     if not text or _GRAMMAR_HINT.search(text) or "'" in text:
         return text
     return f"name ILIKE '%{text}%'"
+
+
+def logged_model_url(model_id: str) -> str:
+    return f"/logged-models/{quote(model_id, safe='')}"
 
 
 def error_page(renderer: Renderer, error: LedgerflowError) -> Response:
@@ -133,7 +138,12 @@ class Pages:
         previous = state.previous_page()
         # Pin the column set when switching views or pages so the default cannot shift under you.
         view_links = [(name, replace(state.first_page(), view=name).url(base_url)) for name in VIEWS]
+        logged_models, models_truncated = self.data.experiment_logged_models(int(eid))
         return {
+            "logged_models": logged_models,
+            "models_truncated": models_truncated,
+            "models_limit": MAX_EXPERIMENT_MODELS,
+            "logged_model_url": logged_model_url,
             "experiment": experiment,
             "state": state,
             "state_pairs": state.pairs(),

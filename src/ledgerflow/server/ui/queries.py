@@ -1,10 +1,11 @@
 """Read-only lookups only the UI needs, which no REST endpoint offers: the param and metric
 keys present in an experiment (for the column chooser), the run count of each listed experiment,
-and a run's logged models with the registry versions made from them (for the run page)."""
+the logged models of a run or an experiment and the registry versions made from them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,6 +24,8 @@ from ledgerflow.store.schema import (
 MAX_KEYS = 500
 # A run page lists at most this many logged models (a tuning loop may log one per trial).
 MAX_RUN_MODELS = 200
+# The experiment page lists this many of its newest logged models (search finds the rest).
+MAX_EXPERIMENT_MODELS = 50
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class RunModel:
     model_type: str | None
     artifact_uri: str
     experiment_id: int
+    source_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,38 +83,56 @@ def metric_keys(conn: Connection, experiment_id: int) -> list[str]:
     return [str(row[0]) for row in conn.execute(query)]
 
 
+_MODEL_COLUMNS = (
+    logged_models.c.model_id,
+    logged_models.c.name,
+    logged_models.c.status,
+    logged_models.c.creation_timestamp_ms,
+    logged_models.c.model_type,
+    logged_models.c.artifact_location,
+    logged_models.c.experiment_id,
+    logged_models.c.source_run_id,
+)
+
+
+def _to_model(r: Any) -> RunModel:
+    return RunModel(
+        str(r.model_id),
+        str(r.name),
+        str(r.status),
+        int(r.creation_timestamp_ms),
+        None if r.model_type is None else str(r.model_type),
+        str(r.artifact_location),
+        int(r.experiment_id),
+        None if r.source_run_id is None else str(r.source_run_id),
+    )
+
+
 def run_logged_models(conn: Connection, run_id: str) -> tuple[list[RunModel], bool]:
     """The active logged models the run produced, oldest first: those naming it as their
     source run (MLflow 3's ``log_model``) and those linked as its outputs (``runs/outputs``),
     in one query. The flag says the list was cut at :data:`MAX_RUN_MODELS`."""
     query = (
-        sa.select(
-            logged_models.c.model_id,
-            logged_models.c.name,
-            logged_models.c.status,
-            logged_models.c.creation_timestamp_ms,
-            logged_models.c.model_type,
-            logged_models.c.artifact_location,
-            logged_models.c.experiment_id,
-        )
+        sa.select(*_MODEL_COLUMNS)
         .where(_run_model_filter(run_id))
         .order_by(logged_models.c.creation_timestamp_ms, logged_models.c.model_id)
         .limit(MAX_RUN_MODELS + 1)
     )
     rows = list(conn.execute(query))
-    found = [
-        RunModel(
-            str(r.model_id),
-            str(r.name),
-            str(r.status),
-            int(r.creation_timestamp_ms),
-            None if r.model_type is None else str(r.model_type),
-            str(r.artifact_location),
-            int(r.experiment_id),
-        )
-        for r in rows[:MAX_RUN_MODELS]
-    ]
-    return found, len(rows) > MAX_RUN_MODELS
+    return [_to_model(r) for r in rows[:MAX_RUN_MODELS]], len(rows) > MAX_RUN_MODELS
+
+
+def experiment_logged_models(conn: Connection, experiment_id: int) -> tuple[list[RunModel], bool]:
+    """The experiment's newest active logged models, with or without a source run; the flag
+    says there are more than :data:`MAX_EXPERIMENT_MODELS`."""
+    query = (
+        sa.select(*_MODEL_COLUMNS)
+        .where(logged_models.c.experiment_id == experiment_id, logged_models.c.lifecycle_stage == "active")
+        .order_by(logged_models.c.creation_timestamp_ms.desc(), logged_models.c.model_id)
+        .limit(MAX_EXPERIMENT_MODELS + 1)
+    )
+    rows = list(conn.execute(query))
+    return [_to_model(r) for r in rows[:MAX_EXPERIMENT_MODELS]], len(rows) > MAX_EXPERIMENT_MODELS
 
 
 def _run_model_filter(run_id: str) -> sa.ColumnElement[bool]:

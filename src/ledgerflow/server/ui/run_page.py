@@ -4,31 +4,24 @@ route its download links and image previews use."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ledgerflow.errors import InvalidParameter, LedgerflowError
-from ledgerflow.server.file_responses import CheckedFileResponse
-from ledgerflow.server.ui.artifact_tree import MAX_ENTRIES, build_tree
+from ledgerflow.errors import LedgerflowError
+from ledgerflow.server.ui.artifact_browser import browse, check_artifact_path, file_response
 from ledgerflow.server.ui.charts import Point, line_chart
 from ledgerflow.server.ui.data import UiData
-from ledgerflow.server.ui.headers import ARTIFACT_POLICY
 from ledgerflow.server.ui.models_pages import version_url
-from ledgerflow.server.ui.pages import error_page
-from ledgerflow.server.ui.previews import PREVIEW_BYTES, Preview, build_preview, image_type
+from ledgerflow.server.ui.pages import error_page, logged_model_url
 from ledgerflow.server.ui.queries import MAX_RUN_MODELS
 from ledgerflow.server.ui.rendering import Renderer
 from ledgerflow.server.ui.runs_table import by_key
-
-if TYPE_CHECKING:
-    from ledgerflow.artifacts.service import Download
 
 # A page of a hundred charts is slow to draw and to read; the metrics table lists them all.
 MAX_CHARTS = 60
@@ -67,30 +60,6 @@ def thin(points: list[Point], limit: int = MAX_CHART_POINTS) -> list[Point]:
     return [points[round(i * stride)] for i in range(limit)]
 
 
-def closing_chunks(download: Download) -> Iterator[bytes]:
-    try:
-        yield from download.chunks
-    finally:
-        download.close()
-
-
-def check_artifact_path(path: str) -> str:
-    """Reject paths that could leave the run's artifact folder, before any store sees them."""
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
-        raise InvalidParameter(f"Invalid artifact path: '{path}'")
-    if any(part in ("..", ".") for part in path.split("/")) or "//" in path:
-        raise InvalidParameter(f"Invalid artifact path: '{path}'")
-    return path
-
-
-def attachment_header(path: str, inline: bool) -> str:
-    name = path.rsplit("/", 1)[-1]
-    # ASCII fallback plus RFC 5987 form so non-ASCII names survive.
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
-    disposition = "inline" if inline else "attachment"
-    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
 class RunPage:
     def __init__(self, data: UiData, renderer: Renderer) -> None:
         self.data = data
@@ -119,19 +88,7 @@ class RunPage:
             download = await run_in_threadpool(self.data.open_artifact, run, path, model_id)
         except LedgerflowError as error:
             return error_page(self.renderer, error)
-        # Only raster images are ever served for display; everything else is a download of
-        # opaque bytes, so an uploaded HTML or SVG file cannot run as a page of this site.
-        media = image_type(path) if inline else None
-        headers = {
-            "Content-Disposition": attachment_header(path, inline=media is not None),
-            "Content-Security-Policy": ARTIFACT_POLICY,
-            "Cache-Control": "private, no-cache",
-        }
-        if download.size is not None:
-            headers["Content-Length"] = str(download.size)
-        return CheckedFileResponse(
-            closing_chunks(download), media_type=media or "application/octet-stream", headers=headers
-        )
+        return file_response(download, path, inline)
 
     def _context(self, run_id: str, selected: str, model_id: str) -> dict[str, Any]:
         run = self.data.run(run_id)
@@ -172,6 +129,7 @@ class RunPage:
                 self.data.check_run_model(run, model_id)
         context["browsed_model"] = browsed
         context["version_url"] = version_url
+        context["logged_model_url"] = logged_model_url
         charts = self._charts(info["run_id"], [m["key"] for m in metrics])
         # Latest alone misleads after early stopping; min and max come free with the history.
         context["charts"] = charts
@@ -205,51 +163,15 @@ class RunPage:
         return charts
 
     def _artifacts(self, run: dict[str, Any], selected: str, model_id: str) -> dict[str, Any]:
-        run_id = run["info"]["run_id"]
-        base = f"/runs/{quote(run_id, safe='')}"
+        base = f"/runs/{quote(run['info']['run_id'], safe='')}"
         # Browsing a logged model's files: every link carries the model id along.
-        scope = {"model": model_id} if model_id else {}
-
-        def preview_url(path: str) -> str:
-            return f"{base}?{urlencode({**scope, 'artifact': path})}#artifacts"
-
-        def download_url(path: str) -> str:
-            return f"{base}/artifact?{urlencode({**scope, 'path': path})}"
-
-        context: dict[str, Any] = {
-            "run_artifacts_url": f"{base}#artifacts",
-            "tree_nodes": [],
-            "tree_truncated": False,
-            "tree_limit": MAX_ENTRIES,
-            "artifact_error": "",
-            "selected": "",
-            "preview": None,
-            "download_url": "",
-            "image_url": "",
-        }
-        try:
-            tree = build_tree(
-                lambda path: self.data.list_artifacts(run, path, model_id),
-                selected,
-                preview_url,
-                download_url,
-            )
-            context["tree_nodes"] = tree.nodes
-            context["tree_truncated"] = tree.truncated
-        except LedgerflowError as error:
-            context["artifact_error"] = f"Could not list artifacts: {error.message}"
-        if selected:
-            context["selected"] = selected
-            context["download_url"] = download_url(selected)
-            image_query = urlencode({**scope, "path": selected, "inline": "1"})
-            context["image_url"] = f"{base}/artifact?{image_query}"
-            context["preview"] = self._preview(run, selected, model_id)
+        context = browse(
+            lambda path: self.data.list_artifacts(run, path, model_id),
+            lambda path, limit: self.data.read_artifact_head(run, path, limit, model_id),
+            selected,
+            base,
+            f"{base}/artifact",
+            {"model": model_id} if model_id else None,
+        )
+        context["run_artifacts_url"] = f"{base}#artifacts"
         return context
-
-    def _preview(self, run: dict[str, Any], path: str, model_id: str) -> Preview | None:
-        try:
-            check_artifact_path(path)
-            head = self.data.read_artifact_head(run, path, PREVIEW_BYTES + 1, model_id)
-        except LedgerflowError as error:
-            return Preview("binary", note=error.message)
-        return build_preview(path, head[:PREVIEW_BYTES], truncated=len(head) > PREVIEW_BYTES)

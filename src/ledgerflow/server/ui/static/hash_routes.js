@@ -21,6 +21,8 @@
   var s = segments;
   if (s[0] === "experiments" && s.length >= 4 && s[2] === "runs") {
     target = path(["runs", s[3]]);
+  } else if (s[0] === "experiments" && s.length >= 4 && s[2] === "models") {
+    target = path(["logged-models", s[3]]);
   } else if (s[0] === "experiments" && s.length >= 2) {
     target = path(["experiments", s[1]]);
   } else if (s[0] === "experiments") {
