@@ -140,33 +140,38 @@ class LiveServer:
     """A real uvicorn server on a loopback port, running our app in a background thread."""
 
     def __init__(self, config: ServerConfig) -> None:
-        import socket
         import threading
 
         import uvicorn
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        from tests.listening import loopback_socket
+
         self.config = config
         self.app = create_app(config)
+        # uvicorn serves the socket bound here, so the port is never free for another test.
+        self._sock = loopback_socket()
+        self.port = int(self._sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
         self._thread.start()
         import time
 
         deadline = time.monotonic() + 15
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
                 raise RuntimeError("live server did not start")
             time.sleep(0.01)
 
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+        self._sock.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ listening) answers every artifact call with a clear MLflow error, not a 500 INTE
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from starlette.testclient import TestClient
 from ledgerflow.config import ServerConfig
 from tests.artifacts.support import PROXY
 from tests.artifacts.test_s3 import moto_endpoint, s3  # noqa: F401  (fixtures)
+from tests.listening import refusing_port
 
 Calls = list[tuple[str, str]]
 ARTIFACT_CALLS: Calls = [
@@ -127,16 +127,15 @@ def test_unreachable_endpoint_is_503(
     s3: object,  # noqa: F811  (dummy credentials in the environment)
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    client = make("bucket", closed)
-    caplog.set_level(logging.WARNING)
-    started = time.monotonic()
-    for status, body in call_every_route(client):
-        assert status == 503
-        assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
-        assert body["message"].startswith("The artifact store is unreachable: ")
-        assert closed in body["message"]
+    with refusing_port() as port:
+        closed = f"http://127.0.0.1:{port}"
+        client = make("bucket", closed)
+        caplog.set_level(logging.WARNING)
+        started = time.monotonic()
+        for status, body in call_every_route(client):
+            assert status == 503
+            assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
+            assert body["message"].startswith("The artifact store is unreachable: ")
+            assert closed in body["message"]
     assert time.monotonic() - started < 120
     assert_logged_once_without_traceback(caplog, "unreachable")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.listening import announced_port
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -47,18 +48,21 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 def test_server_serves_tls_with_auth_and_secure_cookie(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD": "Tls-Boss-Passw0rd-1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ledgerflow.cli", "server", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'db.sqlite'}", "--artifacts-destination", str(tmp_path / "a"),
-         "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"https://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD": "Tls-Boss-Passw0rd-1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ledgerflow.cli", "server", "--port", "0",
+             "--backend-store-uri", f"sqlite:///{tmp_path / 'db.sqlite'}", "--artifacts-destination",
+             str(tmp_path / "a"), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
     try:
+        url = f"https://127.0.0.1:{announced_port(process, log)}"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -66,7 +70,7 @@ def test_server_serves_tls_with_auth_and_secure_cookie(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline
             time.sleep(0.1)
         with httpx.Client(base_url=url, verify=str(cert)) as client:
@@ -85,6 +89,4 @@ def test_server_serves_tls_with_auth_and_secure_cookie(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
-    assert "Created the first administrator 'admin'" in (
-        process.stderr.read().decode() if process.stderr else ""
-    )
+    assert "Created the first administrator 'admin'" in log.read_text()

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ledgerflow.client.client import Client
 from tests.cli.conftest import CliResult
+from tests.listening import refusing_port
 
 Cli = Callable[[list[str]], CliResult]
 
@@ -29,10 +29,11 @@ def error_lines(result: CliResult) -> list[str]:
     return lines
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections for the whole test (see tests/listening.py)."""
+    with refusing_port() as port:
+        yield port
 
 
 @pytest.fixture
@@ -49,8 +50,8 @@ def test_malformed_http_uri_is_one_line(cli: Cli, uri: str) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
-def test_unreachable_database_is_one_line_without_password(cli: Cli, scheme: str) -> None:
-    uri = f"{scheme}://nobody:s3cretpw@127.0.0.1:{closed_port()}/x"
+def test_unreachable_database_is_one_line_without_password(cli: Cli, scheme: str, closed_port: int) -> None:
+    uri = f"{scheme}://nobody:s3cretpw@127.0.0.1:{closed_port}/x"
     (line,) = error_lines(cli(["runs", "describe", "--run-id", "x", "--tracking-uri", uri]))
     assert line.startswith("Error: Could not connect to the backend store")
     assert "nobody:***@127.0.0.1" in line and "refused" in line.lower()
@@ -88,8 +89,10 @@ def test_tracking_uri_on_a_non_database_file(cli: Cli, not_a_database: Path) -> 
     assert not_a_database.read_bytes() == before
 
 
-def test_server_refuses_unreachable_and_non_database_stores(cli: Cli, not_a_database: Path) -> None:
-    unreachable = f"postgresql://nobody:hunter2@127.0.0.1:{closed_port()}/x"
+def test_server_refuses_unreachable_and_non_database_stores(
+    cli: Cli, not_a_database: Path, closed_port: int
+) -> None:
+    unreachable = f"postgresql://nobody:hunter2@127.0.0.1:{closed_port}/x"
     (line,) = error_lines(cli(["server", "--port", "0", "--backend-store-uri", unreachable]))
     assert "Could not connect to the backend store postgresql://nobody:***@" in line
     assert "hunter2" not in line
@@ -222,8 +225,10 @@ def test_an_output_path_the_os_refuses_is_one_line(
     "command",
     [["db", "upgrade"], ["users", "list"], ["gc"], ["audit", "verify"]],
 )
-def test_a_refused_database_is_one_line_on_every_store_command(cli: Cli, command: list[str]) -> None:
-    uri = f"postgresql://nouser:pw-secret@127.0.0.1:{closed_port()}/x"
+def test_a_refused_database_is_one_line_on_every_store_command(
+    cli: Cli, command: list[str], closed_port: int
+) -> None:
+    uri = f"postgresql://nouser:pw-secret@127.0.0.1:{closed_port}/x"
     (line,) = error_lines(cli([*command, "--backend-store-uri", uri]))
     assert line.startswith("Error: Could not connect to the backend store postgresql://nouser:***@127.0.0.1:")
     assert "refused" in line.lower()

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from tests.cli.conftest import CliResult
 from tests.conftest import Api
+from tests.listening import announced_port
 
 
 def test_db_upgrade_creates_and_reports(cli: Callable[[list[str]], CliResult], tmp_path: Path) -> None:
@@ -48,31 +49,29 @@ def test_bad_backend_uri_is_one_line(cli: Callable[[list[str]], CliResult], tmp_
 
 
 def test_server_process_serves_health_and_api(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ledgerflow.cli",
-            "server",
-            "--no-auth",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'db.sqlite'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledgerflow.cli",
+                "server",
+                "--no-auth",
+                "--port",
+                "0",
+                "--backend-store-uri",
+                f"sqlite:///{tmp_path / 'db.sqlite'}",
+                "--artifacts-destination",
+                str(tmp_path / "artifacts"),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
+        port = announced_port(process, log)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -80,7 +79,7 @@ def test_server_process_serves_health_and_api(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.1)
         answer = httpx.get(

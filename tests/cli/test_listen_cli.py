@@ -28,17 +28,12 @@ from ledgerflow.governance.monitoring import client as monitoring
 from tests.cli.conftest import CliResult
 from tests.conftest import LiveServer
 from tests.governance.evaluation.support import SOURCE
+from tests.listening import LISTENER_LINE
 from tests.webhooks.support import hook_config, wait_for
 
 CLI = [sys.executable, "-m", "ledgerflow.cli"]
 SECRET = "listen-test-secret"
 N = 2000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -63,7 +58,6 @@ def start_listener(tmp_path: Path) -> Iterator[Callable[..., Listening]]:
     started: list[subprocess.Popen[str]] = []
 
     def start(*args: str, secret: str | None = SECRET) -> Listening:
-        port = _free_port()
         index = len(started)
         out, err = tmp_path / f"listen{index}.out", tmp_path / f"listen{index}.err"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
@@ -71,16 +65,17 @@ def start_listener(tmp_path: Path) -> Iterator[Callable[..., Listening]]:
             env["LEDGERFLOW_WEBHOOK_SECRET"] = secret
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(
-                [*CLI, "listen", "--port", str(port), *args], stdout=stdout, stderr=stderr, env=env, text=True
+                [*CLI, "listen", "--port", "0", *args], stdout=stdout, stderr=stderr, env=env, text=True
             )
         started.append(process)
-        listening = Listening(process, f"http://127.0.0.1:{port}", out, err)
         wait_for(
-            lambda: "Listening on" in listening.stderr() or process.poll() is not None,
+            lambda: "Listening on" in err.read_text(encoding="utf-8") or process.poll() is not None,
             timeout=60,
             what="the listener",
         )
-        return listening
+        # The port it bound, from its line; none when it exited without listening.
+        announced = LISTENER_LINE.search(err.read_text(encoding="utf-8"))
+        return Listening(process, f"http://127.0.0.1:{announced.group(1)}" if announced else "", out, err)
 
     yield start
     for process in started:

@@ -12,6 +12,7 @@ import pytest
 from ledgerflow.config import ServerConfig
 from tests.cli.conftest import CliResult
 from tests.conftest import LiveServer
+from tests.listening import refusing_port
 
 PASSWORD = "Policies-Cli-Password-1"
 POLICY = """\
@@ -174,11 +175,7 @@ def test_local_store_and_unreachable_server(
     ]
 
     monkeypatch.setenv("LEDGERFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    down = cli(["policies", "list", "--tracking-uri", f"http://127.0.0.1:{port}"])
+    with refusing_port() as port:
+        down = cli(["policies", "list", "--tracking-uri", f"http://127.0.0.1:{port}"])
     assert down.exit_code == 1 and "Could not reach the tracking server" in down.stderr, down
     assert down.stderr.count("\n") == 1

@@ -15,6 +15,7 @@ import uvicorn
 
 from ledgerflow.client.fluent import reset_fluent_state
 from ledgerflow.config import ServerConfig
+from tests.listening import loopback_socket
 
 ENV_VARS = (
     "LEDGERFLOW_TRACKING_URI",
@@ -54,45 +55,45 @@ def tracking_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'local' / 'store.db'}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 ASGIApp = Callable[
     [dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
 ]
 
 
 class ThreadServer:
-    """Any ASGI app under uvicorn on a loopback port, in a background thread."""
+    """Any ASGI app under uvicorn on a loopback port, in a background thread; on *sock* when
+    given (see tests/listening.py), else on a free port, bound here and never released."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self, app: Any, sock: socket.socket | None = None) -> None:
+        self._sock = sock or loopback_socket()
+        self.port = int(self._sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
                 raise RuntimeError("test server did not start")
             time.sleep(0.01)
 
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+        self._sock.close()
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ThreadServer]]:
     servers: list[ThreadServer] = []
 
-    def start(app: Any, port: int | None = None) -> ThreadServer:
-        server = ThreadServer(app, port)
+    def start(app: Any, sock: socket.socket | None = None) -> ThreadServer:
+        server = ThreadServer(app, sock)
         servers.append(server)
         return server
 

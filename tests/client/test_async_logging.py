@@ -19,7 +19,8 @@ from ledgerflow.client.async_logging import AsyncFlushError
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import RestError
 from ledgerflow.server.app import create_app
-from tests.client.conftest import ThreadServer, free_port
+from tests.client.conftest import ThreadServer
+from tests.listening import loopback_socket, refusing_port
 
 RUN_ID = "a" * 32
 
@@ -149,20 +150,21 @@ def test_points_survive_a_server_restart(tmp_path: Path, serve: Callable[..., Th
     config = ServerConfig(
         backend_store_uri=f"sqlite:///{tmp_path / 'restart.db'}", artifacts_destination=str(tmp_path / "art")
     )
-    port = free_port()
-    first = serve(create_app(config), port)
-    ledgerflow.set_tracking_uri(first.url)
-    run = ledgerflow.start_run(async_logging=True)
-    for step in range(100):
-        ledgerflow.log_metric("acc", step / 100, step=step)
-    ledgerflow.flush_async_logging()
-    first.stop()
-    # Logged while nothing listens on the port.
-    for step in range(100, 300):
-        ledgerflow.log_metric("acc", step / 300, step=step)
-    time.sleep(0.5)
-    serve(create_app(config), port)
-    ledgerflow.end_run()
+    # Held for the whole test, so the restarted server finds its port still free.
+    with refusing_port(shared=True) as port:
+        first = serve(create_app(config), loopback_socket(port))
+        ledgerflow.set_tracking_uri(first.url)
+        run = ledgerflow.start_run(async_logging=True)
+        for step in range(100):
+            ledgerflow.log_metric("acc", step / 100, step=step)
+        ledgerflow.flush_async_logging()
+        first.stop()
+        # Logged while nothing listens on the port.
+        for step in range(100, 300):
+            ledgerflow.log_metric("acc", step / 300, step=step)
+        time.sleep(0.5)
+        serve(create_app(config), loopback_socket(port))
+        ledgerflow.end_run()
     client = ledgerflow.Client(f"http://127.0.0.1:{port}")
     history = client.get_metric_history(run.info.run_id, "acc")
     assert sorted(m.step for m in history) == list(range(300))

@@ -23,7 +23,8 @@ from ledgerflow.client.transport import (
 )
 from ledgerflow.config import ServerConfig
 from ledgerflow.errors import InvalidParameter, RestError
-from tests.client.conftest import ThreadServer, free_port
+from tests.client.conftest import ThreadServer
+from tests.listening import refusing_port
 
 
 class Scripted:
@@ -121,9 +122,10 @@ def test_get_repeats_list_fields_and_spells_booleans(serve: Callable[..., Thread
 
 
 def test_unreachable_server_is_one_clear_error() -> None:
-    transport = _transport(f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(RestError, match="Could not reach the tracking server") as caught:
-        transport.call("GET", "/2.0/mlflow/experiments/get", {"experiment_id": "0"})
+    with refusing_port() as port:
+        transport = _transport(f"http://127.0.0.1:{port}")
+        with pytest.raises(RestError, match="Could not reach the tracking server") as caught:
+            transport.call("GET", "/2.0/mlflow/experiments/get", {"experiment_id": "0"})
     assert caught.value.http_status == 503
     transport.close()
 

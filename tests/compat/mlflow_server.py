@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,14 +11,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.listening import UVICORN_LINE, announced_port
+
 START_TIMEOUT_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class MlflowServer:
@@ -27,8 +21,6 @@ class MlflowServer:
 
     def __init__(self, bin_dir: Path, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.root = root
         self.log_path = root / "mlflow-server.log"
         argv = [
@@ -41,7 +33,7 @@ class MlflowServer:
             "--host",
             "127.0.0.1",
             "--port",
-            str(self.port),
+            "0",
             "--workers",
             "1",
         ]
@@ -53,9 +45,13 @@ class MlflowServer:
             "DO_NOT_TRACK": "true",
         }
         env.pop("VIRTUAL_ENV", None)
-        with open(self.log_path, "ab") as log:
+        # A fresh log each start: the port is read from uvicorn's line in it.
+        with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
+            # uvicorn binds port 0 itself and logs the port it got.
+            self.port = announced_port(self.process, self.log_path, UVICORN_LINE, START_TIMEOUT_S)
+            self.url = f"http://127.0.0.1:{self.port}"
             self._wait_healthy()
         except BaseException:
             self.stop()

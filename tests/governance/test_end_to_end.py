@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ledgerflow.cli.main import cli
+from tests.listening import LISTENER_LINE, MODEL_LINE, announced_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "ledgerflow.cli"]
@@ -43,17 +43,6 @@ def _walkthrough_blocks() -> dict[str, list[str]]:
     for language, body in re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S):
         blocks.setdefault(language, []).append(body)
     return blocks
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
 
 
 def _wait_for(
@@ -75,13 +64,17 @@ def _wait_for(
 class Walkthrough:
     """Runs commands the way the README's shell does: as a user, in one working folder."""
 
-    def __init__(self, folder: Path, url: str, store: str) -> None:
-        self.folder, self.url, self.store = folder, url, store
+    def __init__(self, folder: Path, store: str) -> None:
+        self.folder, self.store = folder, store
+        self.url = ""  # known once the server has announced the port it bound (serving_at)
         self.processes: list[subprocess.Popen[str]] = []
         # The reader's own environment, minus any tracking settings of the machine running tests.
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "MLFLOW_"))}
-        self.base = {**base, "HOME": str(folder), "PYTHONUNBUFFERED": "1", "LEDGERFLOW_TRACKING_URI": url}
+        self.base = {**base, "HOME": str(folder), "PYTHONUNBUFFERED": "1"}
         self.tokens: dict[str, str] = {}  # service accounts: they sign in with a token only
+
+    def serving_at(self, url: str) -> None:
+        self.url = self.base["LEDGERFLOW_TRACKING_URI"] = url
 
     def env(self, user: str | None) -> dict[str, str]:
         if user is None:
@@ -161,15 +154,15 @@ class Walkthrough:
 
 @pytest.fixture
 def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
-    port = _free_port()
-    flow = Walkthrough(tmp_path, f"http://127.0.0.1:{port}", f"sqlite:///{tmp_path / 'gov.db'}")
+    flow = Walkthrough(tmp_path, f"sqlite:///{tmp_path / 'gov.db'}")
     server = flow.start(
-        [*CLI, "server", "--port", str(port), "--backend-store-uri", flow.store, "--artifacts-destination",
+        [*CLI, "server", "--port", "0", "--backend-store-uri", flow.store, "--artifacts-destination",
          "./artifacts", "--promotion-gate", "--sign-models", "--require-signature", "--secret-policy", "block",
          "--webhook-allow-host", "127.0.0.1"],
         "server.log", user=None, LEDGERFLOW_BOOTSTRAP_ADMIN_PASSWORD=USERS["admin"],
     )  # fmt: skip
     try:
+        flow.serving_at(f"http://127.0.0.1:{announced_port(server, tmp_path / 'server.log')}")
         _wait_for(lambda: httpx.get(f"{flow.url}/health", timeout=1).text == "OK", "the server", server)
         yield flow
     finally:
@@ -291,11 +284,8 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     assert again.returncode == 1 and "[fail ] credit-prod:no-regression" in again.stdout
 
     # Serving verifies the signature before the first request; predictions follow x0 + x1 > 0.
-    scoring_port = _free_port()
-    serving = flow.start(
-        [*CLI, "models", "serve", "-m", f"models:/{MODEL}@champion", "-p", str(scoring_port)], "serve.log"
-    )
-    scoring = f"http://127.0.0.1:{scoring_port}"
+    serving = flow.start([*CLI, "models", "serve", "-m", f"models:/{MODEL}@champion", "-p", "0"], "serve.log")
+    scoring = f"http://127.0.0.1:{announced_port(serving, flow.folder / 'serve.log', MODEL_LINE)}"
     _wait_for(
         lambda: httpx.get(f"{scoring}/ping", timeout=1).status_code == 200, "the scoring server", serving
     )
@@ -320,12 +310,11 @@ def test_readme_governance_walkthrough(walkthrough: Walkthrough) -> None:
     [secret] = re.findall(r"^export LEDGERFLOW_WEBHOOK_SECRET=(\S+)$", shell, flags=re.M)
     [listen] = [line for line in shell.splitlines() if line.startswith("ledgerflow listen ")]
     assert f'"secret": "{secret}"' in shell  # the webhook is created with the listener's secret
-    listener_port = _free_port()
     argv = shlex.split(listen.split(">", 1)[0])[1:]
     assert "8099" in argv and "--once" in argv
-    argv = [str(listener_port) if arg == "8099" else arg for arg in argv]
+    argv = ["0" if arg == "8099" else arg for arg in argv]
     listener = flow.start([*CLI, *argv], "alerts.log", user=None, LEDGERFLOW_WEBHOOK_SECRET=secret)
-    _wait_for(lambda: _listening(listener_port), "the listener", listener)
+    listener_port = announced_port(listener, flow.folder / "alerts.log", LISTENER_LINE)
     with flow.http("admin") as admin:
         hook = admin.post(
             "/api/2.0/mlflow/webhooks",

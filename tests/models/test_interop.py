@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 
 import ledgerflow.pyfunc
 import ledgerflow.sklearn
+from tests.listening import MODEL_LINE, UVICORN_LINE, announced_port
 
 pytestmark = pytest.mark.compat
 
@@ -167,31 +169,53 @@ def test_models_saved_by_ledgerflow_load_in_mlflow(
 # -- differential scoring --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class _PortTaken(Exception):
+    """The server could not bind the port it was given."""
 
 
-def _start(command: list[str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
+def _start(command: list[str], cwd: Path, line: re.Pattern[str]) -> tuple[subprocess.Popen[bytes], int]:
+    """*command* serving, and the port its *line* on stderr says it bound."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "LEDGERFLOW_"))}
     # mlflow models serve execs `uvicorn` from PATH, so its venv's bin must come first.
     env["PATH"] = f"{Path(command[0]).parent}{os.pathsep}{env.get('PATH', '')}"
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd
-    )
+    log = cwd / f"{Path(command[0]).name}-serve.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+    try:
+        port = announced_port(process, log, line)
+    except BaseException:
+        process.kill()
+        process.wait(timeout=20)
+        if "address already in use" in log.read_text():
+            raise _PortTaken() from None
+        raise
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                return process
+                return process, port
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
-            raise RuntimeError(f"{command[0]} exited early")
+            raise RuntimeError(f"{command[0]} exited early:\n{log.read_text()}")
         time.sleep(0.3)
     process.kill()
     raise RuntimeError(f"{command} did not start")
+
+
+def _start_on_a_picked_port(command: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``mlflow models serve`` leaves ``-p 0`` out of its uvicorn command (which then takes
+    8000), so the port is picked here. Another test can take it before the server binds it: a
+    server that finds it taken is started again on a new pick."""
+    for _ in range(5):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        try:
+            return _start([*command, "-p", str(port)], cwd, UVICORN_LINE)
+        except _PortTaken:
+            continue
+    raise RuntimeError(f"{command[0]} found each of five free ports taken")
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +255,7 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 @contextlib.contextmanager
 def _served_by_both(mlflow_bin: Path, model_dir: Path) -> Iterator[tuple[str, str]]:
     """*model_dir* served by ``mlflow models serve`` and ``ledgerflow models serve``."""
-    theirs_port, ours_port = _free_port(), _free_port()
-    theirs = _start(
+    theirs, theirs_port = _start_on_a_picked_port(
         [
             str(mlflow_bin),
             "models",
@@ -241,15 +264,12 @@ def _served_by_both(mlflow_bin: Path, model_dir: Path) -> Iterator[tuple[str, st
             str(model_dir),
             "--env-manager",
             "local",
-            "-p",
-            str(theirs_port),
             "--host",
             "127.0.0.1",
         ],
-        theirs_port,
         model_dir.parent,
     )
-    ours = _start(
+    ours, ours_port = _start(
         [
             str(ROOT / ".venv/bin/ledgerflow"),
             "models",
@@ -257,12 +277,12 @@ def _served_by_both(mlflow_bin: Path, model_dir: Path) -> Iterator[tuple[str, st
             "-m",
             str(model_dir),
             "-p",
-            str(ours_port),
+            "0",
             "-h",
             "127.0.0.1",
         ],
-        ours_port,
         model_dir.parent,
+        MODEL_LINE,
     )
     try:
         yield f"http://127.0.0.1:{theirs_port}", f"http://127.0.0.1:{ours_port}"

@@ -22,6 +22,7 @@ import ledgerflow.pyfunc
 import ledgerflow.sklearn
 from ledgerflow.models.scoring.app import create_scoring_app
 from tests.cli.conftest import invoke
+from tests.listening import MODEL_LINE, announced_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEEP = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
@@ -119,20 +120,16 @@ def test_model_error_names_its_cause_without_a_traceback(unsigned_model: Path) -
 # -- a live server: limits hold before the body is read ------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def live_scorer(tensor_model: Path) -> Iterator[int]:
-    port = _free_port()
+def live_scorer(tensor_model: Path, tmp_path: Path) -> Iterator[int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LEDGERFLOW_"))}
     command = [str(ROOT / ".venv/bin/ledgerflow"), "models", "serve", "-m", str(tensor_model)]
-    command += ["-p", str(port), "--max-request-bytes", "4096"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    command += ["-p", "0", "--max-request-bytes", "4096"]
+    log = tmp_path / "scorer.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
+        port = announced_port(process, log, MODEL_LINE)
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -429,21 +429,22 @@ def test_access_log_lines_are_uvicorns_written_in_batches(tmp_path: Path) -> Non
 
 def test_live_server_writes_access_lines(tmp_path: Path) -> None:
     import os
-    import socket
     import subprocess
     import time
 
+    from tests.listening import MODEL_LINE, announced_port
+
     estimator, _ = _fit("logistic-predict")
     model = _save(tmp_path, estimator)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LEDGERFLOW_"))}
     out = (tmp_path / "stdout.txt").open("w")
-    command = [str(root / ".venv/bin/ledgerflow"), "models", "serve", "-m", str(model), "-p", str(port)]
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=env)
+    log = tmp_path / "stderr.txt"
+    command = [str(root / ".venv/bin/ledgerflow"), "models", "serve", "-m", str(model), "-p", "0"]
+    with log.open("w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
     try:
+        port = announced_port(process, log, MODEL_LINE)
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -4,7 +4,6 @@ where the test can read it, and a first admin from the bootstrap variable."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.listening import announced_port
 
 ADMIN = ("admin", "scrape-test-pw-91x")
 
@@ -32,16 +33,11 @@ class WorkerServer:
             "--audit-signing-key", str(tmp_path / "audit.key"),
             "--port", "0", "--workers", str(workers), *extra,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=env)
-        assert self.process.stderr is not None
-        line, seen = "", []
-        while "serving on" not in line:
-            line = self.process.stderr.readline()
-            seen.append(line)
-            assert line, f"the server exited before announcing itself: {''.join(seen)}"
-        match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-        assert match, line
-        self.url = f"http://127.0.0.1:{match.group(1)}"
+        # Its stderr goes to a file, which nothing has to keep draining while the test runs.
+        self.log = tmp_path / "server.log"
+        with self.log.open("w") as err:
+            self.process = subprocess.Popen(command, cwd=tmp_path, stderr=err, text=True, env=env)
+        self.url = f"http://127.0.0.1:{announced_port(self.process, self.log)}"
         self.auth = httpx.BasicAuth(*ADMIN)
         deadline = time.monotonic() + 60
         while True:

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from ledgerflow.config import ServerConfig
 from tests.conftest import LiveServer
+from tests.listening import loopback_socket
 
 WRITERS = 8
 ROUNDS = 15
@@ -112,18 +113,13 @@ def test_threads_against_one_server(live_server: LiveServer) -> None:
     _run_writers([live_server.url])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(config: ServerConfig, port: int) -> None:
+def _serve(config: ServerConfig, sock: socket.socket) -> None:
     import uvicorn
 
     from ledgerflow.server.app import create_app
 
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    # The socket comes bound from the parent (multiprocessing passes it), so its port was never free.
+    uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning")).run(sockets=[sock])
 
 
 def _wait_up(url: str, process: Any) -> None:
@@ -151,12 +147,12 @@ def test_server_processes_share_one_store(tmp_path: Path, backend: str, db_uri: 
 
     build_services(config).close()
     context = multiprocessing.get_context("spawn")
-    ports = [_free_port() for _ in range(WRITERS if backend == "sqlite" else 2)]
-    processes = [context.Process(target=_serve, args=(config, port), daemon=True) for port in ports]
+    sockets = [loopback_socket() for _ in range(WRITERS if backend == "sqlite" else 2)]
+    processes = [context.Process(target=_serve, args=(config, sock), daemon=True) for sock in sockets]
     for process in processes:
         process.start()
     try:
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        urls = [f"http://127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
         for url, process in zip(urls, processes, strict=True):
             _wait_up(url, process)
         _run_writers(urls)
@@ -165,6 +161,8 @@ def test_server_processes_share_one_store(tmp_path: Path, backend: str, db_uri: 
             process.terminate()
         for process in processes:
             process.join(timeout=15)
+        for sock in sockets:
+            sock.close()
 
 
 def test_two_instances_over_one_database(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from starlette.testclient import TestClient
 from ledgerflow.config import ServerConfig
 from tests.conftest import LiveServer
 from tests.governance.policy.support import PASSWORD, POLICY, World, build_world, ok
+from tests.listening import refusing_port
 
 REPO = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "ledgerflow.cli"]
@@ -89,12 +89,14 @@ def test_exit_codes_and_junit(live_world: tuple[LiveServer, World], tmp_path: Pa
     bad_policy.write_text(POLICY.replace('op: ">="', 'op: "=>"'))
     usage = _gate(env, "evaluate", *common, "--version", str(good), "--policy", str(bad_policy))
     assert usage.returncode == 2 and "rules[0].op" in usage.stderr
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
-    down = _gate(
-        {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"}, "evaluate", *common, "--version", "1"
-    )
+    with refusing_port() as closed:
+        down = _gate(
+            {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"},
+            "evaluate",
+            *common,
+            "--version",
+            "1",
+        )
     assert down.returncode == 3, down.stderr
     markdown = _gate(env, "evaluate", *common, "--version", str(bad), "--format", "markdown")
     assert markdown.returncode == 1 and "| credit-prod | acc | metric_threshold | fail |" in markdown.stdout

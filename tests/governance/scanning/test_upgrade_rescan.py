@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from ledgerflow.tracking.clock import now_ms
 from ledgerflow.tracking.services import build_services
 from tests.conftest import LiveServer
 from tests.governance.scanning import payloads as p
+from tests.listening import announced_port
 
 OLD = "2020.1.0"
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
@@ -103,12 +103,6 @@ def _rows(config: ServerConfig, query: Any) -> list[Any]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -122,29 +116,30 @@ def test_a_real_server_rescans_results_of_an_older_allow_list_in_the_background(
     config = _populate(make_live_server, tmp_path, files=150)
     stale = _age(config)
     assert _stale(config) == stale
-    port = _free_port()
     # Two worker processes on one database: the lease lets one of them do the work.
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "ledgerflow"),
-            "server",
-            "--no-auth",
-            "--workers",
-            "2",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            config.backend_store_uri,
-            "--artifacts-destination",
-            config.artifacts_destination,
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "ledgerflow"),
+                "server",
+                "--no-auth",
+                "--workers",
+                "2",
+                "--port",
+                "0",
+                "--backend-store-uri",
+                config.backend_store_uri,
+                "--artifacts-destination",
+                config.artifacts_destination,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
+        url = f"http://127.0.0.1:{announced_port(process, log)}"
         healthy_with_stale = None
 
         def healthy() -> bool:

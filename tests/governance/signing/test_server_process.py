@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledgerflow.governance.signing.keys import SigningKey, private_pem
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.listening import announced_port
 
 
 def _ledgerflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -33,7 +27,7 @@ def test_required_signature_server_process_and_ci_upload(tmp_path: Path, classif
     import ledgerflow
     import ledgerflow.sklearn
 
-    port, store = _free_port(), f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = f"sqlite:///{tmp_path / 'db.sqlite'}"
     artifacts = tmp_path / "artifacts"
     key = SigningKey(ec.generate_private_key(ec.SECP256R1()))
     (tmp_path / "ci.pem").write_bytes(private_pem(key))
@@ -41,13 +35,15 @@ def test_required_signature_server_process_and_ci_upload(tmp_path: Path, classif
     trusted = _ledgerflow("keys", "add", "--backend-store-uri", store, "--public-key", "ci.pub", cwd=tmp_path)
     assert trusted.returncode == 0 and trusted.stdout.strip() == key.key_id, trusted.stderr
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ledgerflow.cli", "server", "--no-auth", "--require-signature", "--port", str(port),
-         "--backend-store-uri", store, "--artifacts-destination", str(artifacts)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ledgerflow.cli", "server", "--no-auth", "--require-signature", "--port", "0",
+             "--backend-store-uri", store, "--artifacts-destination", str(artifacts)],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
     try:
+        url = f"http://127.0.0.1:{announced_port(process, log)}"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -55,7 +51,9 @@ def test_required_signature_server_process_and_ci_upload(tmp_path: Path, classif
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None and time.monotonic() < deadline, "server did not come up"
+            assert process.poll() is None and time.monotonic() < deadline, (
+                f"server did not come up:\n{log.read_text()}"
+            )
             time.sleep(0.1)
         ledgerflow.set_tracking_uri(url)
         ledgerflow.set_experiment("ci")
