@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ledgerflow.cli.listen import PORT, bind_listener, bound_port
-from ledgerflow.cli.server import build_config, store_options
+from ledgerflow.cli.server import browser_config, build_config, store_options
 from ledgerflow.errors import LedgerflowError, require_extra
 
 
@@ -60,7 +60,10 @@ def _serve_demo(port: int, store: dict[str, object]) -> None:
     sock = bind_listener("127.0.0.1", port)
     port = bound_port(sock)
     try:
-        app = create_app(build_config(**store))  # type: ignore[arg-type]
+        # The same guard as `ledgerflow ui`: a server without login on a loopback port
+        # answers only to the localhost names (no DNS rebinding from a web page).
+        config = browser_config(build_config(**store), "127.0.0.1", (), ())  # type: ignore[arg-type]
+        app = create_app(config)
     except BaseException:
         sock.close()
         raise
