@@ -45,6 +45,30 @@ def test_log_model_creates_a_ready_logged_model(logged: dict[str, Any]) -> None:
     assert {"MLmodel", "model.pkl", "requirements.txt"} <= {f["path"] for f in listing["files"]}
 
 
+def test_log_model_links_the_metrics_of_its_step_as_mlflow_does(
+    live_server: Any, classifier: Any, iris: Any
+) -> None:
+    """Like MLflow 3's log_model: the model gets the run's points at its step (0 unless given)
+    that belong to no other model, not the run's whole history."""
+    ledgerflow.set_tracking_uri(live_server.url)
+    ledgerflow.set_experiment("models-step-metrics")
+    with ledgerflow.start_run():
+        for step in range(5):
+            ledgerflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        ledgerflow.log_metric("accuracy", 0.9, step=3)
+        at_zero = ledgerflow.sklearn.log_model(classifier, name="first", input_example=iris[0].head(3))
+        at_three = ledgerflow.sklearn.log_model(classifier, name="third", step=3)
+    base = live_server.url + "/api/2.0/mlflow"
+
+    def linked(model_id: str) -> list[tuple[str, float, int]]:
+        model = httpx.get(f"{base}/logged-models/{model_id}").json()["model"]
+        assert all(m["model_id"] == model_id for m in model["data"].get("metrics", []))
+        return sorted((m["key"], m["value"], m["step"]) for m in model["data"].get("metrics", []))
+
+    assert linked(at_zero.model_id) == [("loss", 1.0, 0)]
+    assert linked(at_three.model_id) == [("accuracy", 0.9, 3), ("loss", 0.25, 3)]
+
+
 def test_every_uri_form_predicts(logged: dict[str, Any], classifier: Any, iris: Any) -> None:
     base = logged["url"] + "/api/2.0/mlflow"
     response = httpx.post(

@@ -38,6 +38,10 @@ class Metric:
     timestamp: int
     step: int = 0
     run_id: str | None = None
+    # MLflow 3: the logged model and dataset a point was logged against, if any.
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Metric:
@@ -47,6 +51,9 @@ class Metric:
             timestamp=int(data.get("timestamp", 0)),
             step=int(data.get("step", 0)),
             run_id=data.get("run_id"),
+            model_id=data.get("model_id"),
+            dataset_name=data.get("dataset_name"),
+            dataset_digest=data.get("dataset_digest"),
         )
 
     def to_json(self) -> dict[str, Any]:

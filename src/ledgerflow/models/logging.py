@@ -45,19 +45,26 @@ def _api(client: Client, method: str, path: str, body: dict[str, Any]) -> dict[s
     return client.transport.call(method, "/2.0/mlflow" + path, body)
 
 
-def _copy_metrics(client: Client, run_id: str, model_id: str, metric_keys: list[str]) -> None:
+def _copy_metrics(client: Client, run_id: str, model_id: str, metric_keys: list[str], step: int) -> None:
+    """Link the run's points at *step* to the model, as MLflow 3's ``log_model`` does: the
+    points logged at that step against no model, with their datasets (the model then shows
+    the metrics of the step it was trained at, not the run's whole history)."""
     batch = []
     for key in metric_keys:
         for metric in client.get_metric_history(run_id, key):
-            batch.append(
-                {
-                    "key": metric.key,
-                    "value": "NaN" if metric.value != metric.value else metric.value,
-                    "timestamp": metric.timestamp,
-                    "step": metric.step,
-                    "model_id": model_id,
-                }
-            )
+            if metric.step != step or metric.model_id is not None:
+                continue
+            point: dict[str, Any] = {
+                "key": metric.key,
+                "value": "NaN" if metric.value != metric.value else metric.value,
+                "timestamp": metric.timestamp,
+                "step": metric.step,
+                "model_id": model_id,
+            }
+            if metric.dataset_name is not None:
+                point["dataset_name"] = metric.dataset_name
+                point["dataset_digest"] = metric.dataset_digest
+            batch.append(point)
     for start in range(0, len(batch), 1000):
         _api(client, "POST", "/runs/log-batch", {"run_id": run_id, "metrics": batch[start : start + 1000]})
 
@@ -84,9 +91,12 @@ def log_model(
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
+    step: int = 0,
     client: Client | None = None,
 ) -> ModelInfo:
-    """Create a logged model, save it with *save(path, mlmodel)* and upload it."""
+    """Create a logged model, save it with *save(path, mlmodel)* and upload it. *step* is
+    the run's step the model belongs to (MLflow's ``step``): its output record and the metrics
+    linked to it."""
     from ledgerflow.client import fluent
     from ledgerflow.client.artifacts import upload
     from ledgerflow.models.uri import store_for_location
@@ -123,9 +133,9 @@ def log_model(
                 client,
                 "POST",
                 "/runs/outputs",
-                {"run_id": run_id, "models": [{"model_id": model_id, "step": 0}]},
+                {"run_id": run_id, "models": [{"model_id": model_id, "step": step}]},
             )
-            _copy_metrics(client, run_id, model_id, metric_keys)
+            _copy_metrics(client, run_id, model_id, metric_keys, step)
         mlmodel = Model(artifact_path=artifact_uri, model_id=model_id, model_uuid=model_id, run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="ledgerflow-log-model-") as tmp:
             saved = save(Path(tmp) / "model", mlmodel)

@@ -219,6 +219,7 @@ def log_model(
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
+    step: int = 0,
     **save_kwargs: Any,
 ) -> Any:
     """Save a custom Python model and log it as a logged model (see ``save_model``)."""
@@ -232,4 +233,5 @@ def log_model(
         params=params,
         tags=tags,
         model_type=model_type,
+        step=step,
     )

@@ -280,6 +280,7 @@ def log_model(
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
+    step: int = 0,
     **save_kwargs: Any,
 ) -> Any:
     """Save the estimator and log it as a logged model of the active (or given) run; see
@@ -294,4 +295,5 @@ def log_model(
         params=params,
         tags=tags,
         model_type=model_type,
+        step=step,
     )
