@@ -97,6 +97,26 @@ def test_missing_and_malformed_ids_get_an_html_error_page(client: TestClient, ap
     assert gone.status_code == 404 and "12345" in gone.text
 
 
+def test_control_characters_never_reach_the_html(client: TestClient, api: Api) -> None:
+    """A NUL or an escape character from the URL or the store is shown as U+FFFD: HTML
+    escaping leaves control characters as they are."""
+    eid, run_id = make_run(api, name="run\x1bname", experiment="exp\x07name")
+    api.ok("post", "runs/log-batch", {"run_id": run_id, "params": [{"key": "p", "value": "a\x01b"}]})
+    for path in (
+        "/runs/%00",
+        "/logged-models/%00",
+        f"/experiments/{eid}?filter=%00",
+        f"/experiments/{eid}?m=%1b",
+        "/",
+        f"/experiments/{eid}",
+        f"/runs/{run_id}",
+    ):
+        page = client.get(path, headers=HTML)
+        assert page.status_code < 500, (path, page.status_code)
+        assert not any(ord(c) < 0x20 and c not in "\t\n\r" for c in page.text), path
+    assert "a\ufffdb" in client.get(f"/runs/{run_id}", headers=HTML).text
+
+
 def test_a_bad_filter_or_sort_is_a_message_on_a_200_page(client: TestClient, api: Api) -> None:
     eid, _ = make_run(api)
     for query in (

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import markupsafe
 from starlette.responses import HTMLResponse
 
 from ledgerflow.server.ui.charts import format_number
@@ -72,6 +73,21 @@ def query_string(pairs: list[tuple[str, str]]) -> str:
     return "?" + urlencode(pairs) if pairs else ""
 
 
+# Control characters (tab, newline and carriage return aside) have no business in a page:
+# escaping leaves them as they are, so a NUL from a URL (/runs/%00) or a stored name would be
+# echoed raw into the HTML. Shown as U+FFFD, as browsers do with a NUL anyway.
+_CONTROL_CHARACTERS = dict.fromkeys((*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F), "\ufffd")
+
+
+def visible_text(value: Any) -> Any:
+    """Jinja's ``finalize``: every value a template prints, without control characters (an
+    already-safe ``Markup`` value stays safe)."""
+    if isinstance(value, str):
+        cleaned = value.translate(_CONTROL_CHARACTERS)
+        return type(value)(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+    return value
+
+
 def make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -79,6 +95,7 @@ def make_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=visible_text,
     )
     env.filters["time"] = format_time
     env.filters["metric"] = format_metric
