@@ -285,6 +285,28 @@ def test_account_commands_do_not_list_server_only_options(cli: Cli) -> None:
     assert "--webhook-allow-host" in cli(["server", "--help"]).stdout
 
 
+def test_gc_lists_the_artifact_store_but_not_the_serving_options(cli: Cli, tmp_path: Path) -> None:
+    text = cli(["gc", "--help"]).stdout
+    assert "--artifacts-destination" in text and "--s3-endpoint-url" in text and "--older-than" in text
+    for serving_only in (
+        "--serve-artifacts",
+        "--default-artifact-root",
+        "--allowed-artifact-root",
+        "--webhook-allow-host",
+    ):
+        assert serving_only not in text
+    # Still accepted, so a script passing the server's whole option set keeps working.
+    store = [
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'gc.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "a"),
+    ]
+    assert cli(["db", "upgrade", store[0], store[1]]).exit_code == 0
+    result = cli(["gc", *store, "--serve-artifacts", "--webhook-allow-host", "10.0.0.1"])
+    assert result.exit_code == 0, result
+
+
 def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
     # `ledgerflow ... | head`: the pipe's reader is gone before the command writes. Click
     # settles a closed pipe itself (exit 1, nothing on stderr); no traceback, no class name.

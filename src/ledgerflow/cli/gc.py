@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from ledgerflow.cli.server import build_config, store_options
+from ledgerflow.cli.server import build_config, maintenance_store_options
 from ledgerflow.client.store_uri import require_existing_backend_store
 from ledgerflow.errors import require_extra
 
 
 @click.command()
-@store_options
+@maintenance_store_options
 @click.option(
     "--older-than", default=None, help="Only purge what was deleted longer ago than this (e.g. 30d, 1d2h)."
 )

@@ -22,25 +22,41 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Options only a serving process uses (how it hands out locations, what its webhooks reach).
+_SERVING_ONLY = frozenset(
+    {"--default-artifact-root", "--serve-artifacts", "--allowed-artifact-root", "--webhook-allow-host"}
+)
+# ...and, for commands that never touch artifacts, the artifact store's own.
+_ARTIFACT_STORE = frozenset({"--artifacts-destination", "--s3-endpoint-url"})
+
+
 def store_options(command: F) -> F:
     """The backend store, artifact store and audit options of every command that opens the
-    store directly (server, ui, demo, gc, ...)."""
-    for option in reversed(_store_option_list(hide_server_only=False)):
-        command = option(command)
-    return command
+    store directly (server, ui, demo, ...)."""
+    return _with_store_options(command, frozenset())
+
+
+def maintenance_store_options(command: F) -> F:
+    """:func:`store_options` for maintenance commands that read and delete artifacts but serve
+    nothing (gc): the serving options are not listed in their --help (still accepted, so a
+    shared option set in a script keeps working)."""
+    return _with_store_options(command, _SERVING_ONLY)
 
 
 def account_store_options(command: F) -> F:
     """:func:`store_options` for commands that manage accounts and grants: the artifact,
     webhook and S3 options mean nothing to them, so their --help does not list them (they are
     still accepted, so a shared option set in a script keeps working)."""
-    for option in reversed(_store_option_list(hide_server_only=True)):
+    return _with_store_options(command, _SERVING_ONLY | _ARTIFACT_STORE)
+
+
+def _with_store_options(command: F, hidden: frozenset[str]) -> F:
+    for option in reversed(_store_option_list(hidden)):
         command = option(command)
     return command
 
 
-def _store_option_list(hide_server_only: bool) -> list[Callable[[F], F]]:
-    hide = hide_server_only
+def _store_option_list(hidden: frozenset[str]) -> list[Callable[[F], F]]:
     return [
         click.option(
             "--backend-store-uri",
@@ -52,7 +68,7 @@ def _store_option_list(hide_server_only: bool) -> list[Callable[[F], F]]:
         ),
         click.option(
             "--artifacts-destination",
-            hidden=hide,
+            hidden="--artifacts-destination" in hidden,
             envvar="LEDGERFLOW_ARTIFACTS_DESTINATION",
             default=f"./{DEFAULT_ARTIFACTS_DIR}",
             show_default=True,
@@ -60,13 +76,13 @@ def _store_option_list(hide_server_only: bool) -> list[Callable[[F], F]]:
         ),
         click.option(
             "--default-artifact-root",
-            hidden=hide,
+            hidden="--default-artifact-root" in hidden,
             default=None,
             help="Location recorded for new experiments (default: mlflow-artifacts:/ when serving artifacts).",
         ),
         click.option(
             "--serve-artifacts/--no-serve-artifacts",
-            hidden=hide,
+            hidden="--serve-artifacts" in hidden,
             default=True,
             show_default=True,
             help="Proxy artifact uploads and downloads through this server.",
@@ -74,21 +90,21 @@ def _store_option_list(hide_server_only: bool) -> list[Callable[[F], F]]:
         click.option(
             "--allowed-artifact-root",
             "allowed_artifact_roots",
-            hidden=hide,
+            hidden="--allowed-artifact-root" in hidden,
             multiple=True,
             help="An extra artifact root clients may name as an experiment location (repeatable).",
         ),
         click.option(
             "--webhook-allow-host",
             "webhook_allowed_hosts",
-            hidden=hide,
+            hidden="--webhook-allow-host" in hidden,
             multiple=True,
             help="A host, address or CIDR network webhooks may reach although it is internal "
             "(loopback, private, link-local, metadata); repeatable.",
         ),
         click.option(
             "--s3-endpoint-url",
-            hidden=hide,
+            hidden="--s3-endpoint-url" in hidden,
             envvar="MLFLOW_S3_ENDPOINT_URL",
             default=None,
             help="Endpoint of an S3-compatible object store.",
