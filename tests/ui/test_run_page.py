@@ -88,6 +88,22 @@ def test_run_page_shows_info_params_metrics_tags_and_charts(
         assert chart.locator("polyline.line").count() == 1
 
 
+def test_chart_value_labels_fit_whatever_their_length(
+    page: Page, live_server: LiveServer, seed: Seeder
+) -> None:
+    """Every value-axis label lies inside its chart, for small and for huge magnitudes."""
+    eid = seed.experiment("chart-labels")
+    run_id = seed.run(
+        eid, "wide", metrics={"huge": [-1.0e300, -1.05e300, -9.5e299], "small": [0.1, 0.2, 0.15]}
+    )
+    page.goto(f"{live_server.url}/runs/{run_id}")
+    for key in ("huge", "small"):
+        ticks = page.locator(f'#charts svg.chart[data-metric="{key}"] text.tick')
+        expect(ticks.first).to_be_visible()
+        lefts = ticks.evaluate_all("nodes => nodes.map(node => node.getBBox().x)")
+        assert lefts and min(lefts) >= 0, (key, lefts)
+
+
 def test_artifact_tree_expands_and_previews_text_json_csv_and_images(
     page: Page, live_server: LiveServer, seed: Seeder
 ) -> None:

@@ -16,6 +16,8 @@ from markupsafe import Markup
 WIDTH = 520
 HEIGHT = 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 62, 16, 14, 34
+# Width of one character of an 11px tick label, a little generous (digits, "e", "+", "-").
+_TICK_CHAR_PX = 6.5
 # Above this many points each point's marker costs more than it tells; the line stays.
 MAX_MARKERS = 400
 
@@ -70,14 +72,18 @@ def line_chart(title: str, points: Sequence[Point]) -> Markup:
     finite = [p for p in points if math.isfinite(p.value)]
     skipped = len(points) - len(finite)
     label = html.escape(title, quote=True)
-    plot_w = WIDTH - _LEFT - _RIGHT
+    y_low, y_high = _padded_range([p.value for p in finite]) if finite else (0.0, 1.0)
+    y_ticks = [(tick, format_number(tick)) for tick in nice_ticks(y_low, y_high)] if finite else []
+    # The value axis is as wide as its longest label needs (-1.05e+300 is ten characters).
+    left = max(_LEFT, math.ceil(_TICK_CHAR_PX * max((len(text) for _, text in y_ticks), default=0)) + 12)
+    plot_w = WIDTH - left - _RIGHT
     plot_h = HEIGHT - _TOP - _BOTTOM
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{label}" '
         f'data-metric="{label}" data-points="{len(finite)}">',
         f"<title>{label}</title>",
-        f'<rect class="plot" x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}"/>',
+        f'<rect class="plot" x="{left}" y="{_TOP}" width="{plot_w}" height="{plot_h}"/>',
     ]
     if not finite:
         parts.append(
@@ -87,20 +93,17 @@ def line_chart(title: str, points: Sequence[Point]) -> Markup:
         return Markup("".join(parts))
 
     x_low, x_high = _padded_range([float(p.step) for p in finite])
-    y_low, y_high = _padded_range([p.value for p in finite])
 
     def x_of(step: float) -> float:
-        return _LEFT + (step - x_low) / (x_high - x_low) * plot_w
+        return left + (step - x_low) / (x_high - x_low) * plot_w
 
     def y_of(value: float) -> float:
         return _TOP + plot_h - (value - y_low) / (y_high - y_low) * plot_h
 
-    for tick in nice_ticks(y_low, y_high):
+    for tick, text in y_ticks:
         y = y_of(tick)
-        parts.append(f'<line class="grid" x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(
-            f'<text class="tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{format_number(tick)}</text>'
-        )
+        parts.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
     x_ticks = [t for t in nice_ticks(x_low, x_high) if t == int(t)] or [float(finite[0].step)]
     for tick in x_ticks:
         x = x_of(tick)
@@ -109,7 +112,7 @@ def line_chart(title: str, points: Sequence[Point]) -> Markup:
             f'<text class="tick" x="{x:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle">{int(tick)}</text>'
         )
     parts.append(
-        f'<text class="axis-label" x="{_LEFT + plot_w / 2}" y="{HEIGHT - 3}" text-anchor="middle">step</text>'
+        f'<text class="axis-label" x="{left + plot_w / 2}" y="{HEIGHT - 3}" text-anchor="middle">step</text>'
     )
     coords = " ".join(f"{x_of(p.step):.1f},{y_of(p.value):.1f}" for p in finite)
     parts.append(f'<polyline class="line" points="{coords}"/>')
@@ -121,7 +124,7 @@ def line_chart(title: str, points: Sequence[Point]) -> Markup:
             )
     if skipped:
         parts.append(
-            f'<text class="note" x="{_LEFT + plot_w}" y="{_TOP + 12}" text-anchor="end">'
+            f'<text class="note" x="{left + plot_w}" y="{_TOP + 12}" text-anchor="end">'
             f"{skipped} non-finite value{'s' if skipped != 1 else ''} not shown</text>"
         )
     parts.append("</svg>")
